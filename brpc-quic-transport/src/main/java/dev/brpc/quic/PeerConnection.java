@@ -1,0 +1,46 @@
+package dev.brpc.quic;
+
+import io.grpc.Attributes;
+import io.grpc.Channel;
+import io.grpc.Metadata;
+import java.net.SocketAddress;
+
+/**
+ * One established brpc QUIC connection, seen from either end. On the server it is how the
+ * server calls back into the client that dialed it: {@link #channel()} opens calls toward the
+ * peer over this very connection.
+ *
+ * <pre>{@code
+ * QuicServerBuilder.forPort(8443)
+ *     .connectionListener(new QuicConnectionListener() {
+ *       public void connected(PeerConnection client) {
+ *         NamerGrpc.NamerBlockingStub namer = NamerGrpc.newBlockingStub(client.channel());
+ *         ...
+ *       }
+ *     })
+ * }</pre>
+ *
+ * <p>Thread-safe.
+ */
+public interface PeerConnection {
+  /** This process's id for the connection; the same as {@link QuicAttributes#CONNECTION_ID}. */
+  String id();
+
+  /** The peer's address. */
+  SocketAddress remoteAddress();
+
+  /** What the peer sent in its SETTINGS (see {@link QuicAttributes#PEER_METADATA}). */
+  Metadata peerMetadata();
+
+  /** The transport attributes calls on this connection carry. */
+  Attributes attributes();
+
+  /**
+   * A channel whose calls go to the peer over this connection. Calls fail with UNAVAILABLE
+   * once the connection is gone, and the peer answers UNIMPLEMENTED if it serves nothing.
+   */
+  Channel channel();
+
+  /** Whether the connection is still up. */
+  boolean isOpen();
+}

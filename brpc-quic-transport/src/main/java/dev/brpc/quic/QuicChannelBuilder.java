@@ -1,0 +1,221 @@
+package dev.brpc.quic;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkNotNull;
+
+import dev.brpc.quic.internal.CallbackServer;
+import dev.brpc.quic.internal.DialingTransportFactory;
+import dev.brpc.quic.internal.Pem;
+import io.grpc.ForwardingChannelBuilder2;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
+import io.grpc.Server;
+import io.grpc.internal.GrpcUtil;
+import io.grpc.internal.ManagedChannelImplBuilder;
+import java.io.File;
+import java.io.FileInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.security.KeyStore;
+import java.security.cert.X509Certificate;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import javax.net.ssl.X509TrustManager;
+
+/**
+ * Builds a grpc-java {@link io.grpc.ManagedChannel} over brpc's QUIC transport. Everything a
+ * {@code ManagedChannelBuilder} offers (interceptors, executors, deadlines, retries, load
+ * balancing) works as usual; each connection the channel dials can also serve calls the
+ * server makes back ({@link #callbackServer}).
+ *
+ * <pre>{@code
+ * ManagedChannel channel = QuicChannelBuilder.forAddress("localhost", 8443)
+ *     .trustCertificates(new File("cert.pem"))
+ *     .build();
+ * GreeterGrpc.GreeterBlockingStub greeter = GreeterGrpc.newBlockingStub(channel);
+ * }</pre>
+ *
+ * <p>Certificates are checked by default. kwik verifies the server's DNS names, never IP
+ * addresses, so dial a host name the certificate names (e.g. {@code localhost}).
+ *
+ * <p>Not thread-safe: build on one thread.
+ */
+public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChannelBuilder> {
+  private final ManagedChannelImplBuilder delegate;
+  private final DialingTransportFactory.Options options = new DialingTransportFactory.Options();
+
+  private QuicChannelBuilder(String target) {
+    delegate = new ManagedChannelImplBuilder(target,
+        () -> new DialingTransportFactory(options),
+        new ManagedChannelImplBuilder.FixedPortProvider(GrpcUtil.DEFAULT_PORT_SSL));
+  }
+
+  /** A channel to {@code host:port}. */
+  public static QuicChannelBuilder forAddress(String host, int port) {
+    checkNotNull(host, "host");
+    checkArgument(port > 0 && port <= 65535, "port must be 1..65535");
+    return new QuicChannelBuilder(GrpcUtil.authorityFromHostAndPort(host, port));
+  }
+
+  /** A channel to a gRPC target, e.g. {@code dns:///server.example:8443}. */
+  public static QuicChannelBuilder forTarget(String target) {
+    return new QuicChannelBuilder(checkNotNull(target, "target"));
+  }
+
+  @Override
+  protected ManagedChannelBuilder<?> delegate() {
+    return delegate;
+  }
+
+  /** Trusts the certificates in a PEM file (instead of the JDK's default trust store). */
+  public QuicChannelBuilder trustCertificates(File pem) {
+    try (InputStream in = new FileInputStream(pem)) {
+      return trustCertificates(in);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + pem, e);
+    }
+  }
+
+  /** Trusts the certificates in a PEM stream (read, not closed). */
+  public QuicChannelBuilder trustCertificates(InputStream pem) {
+    try {
+      return trustStore(Pem.trustStore(Pem.readCertificates(pem)));
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot read PEM certificates: " + e.getMessage(), e);
+    }
+  }
+
+  /** Trusts exactly one certificate: the server's own (pinning) or its CA. */
+  public QuicChannelBuilder trustCertificate(X509Certificate certificate) {
+    return trustStore(Pem.trustStore(List.of(checkNotNull(certificate, "certificate"))));
+  }
+
+  /** Trusts the certificates of {@code trustStore}. */
+  public QuicChannelBuilder trustStore(KeyStore trustStore) {
+    options.trustStore = checkNotNull(trustStore, "trustStore");
+    options.trustManager = null;
+    options.insecure = false;
+    return this;
+  }
+
+  /** Verifies the server with {@code trustManager}. */
+  public QuicChannelBuilder trustManager(X509TrustManager trustManager) {
+    options.trustManager = checkNotNull(trustManager, "trustManager");
+    options.trustStore = null;
+    options.insecure = false;
+    return this;
+  }
+
+  /**
+   * Accepts any server certificate. <b>Development only</b>: anyone on the path can
+   * impersonate the server.
+   */
+  public QuicChannelBuilder disableCertificateVerificationForDevelopmentOnly() {
+    options.insecure = true;
+    return this;
+  }
+
+  /** Metadata sent to the server when each connection is set up (e.g. a bearer token). */
+  public QuicChannelBuilder connectMetadata(Metadata metadata) {
+    checkNotNull(metadata, "metadata");
+    return connectMetadata(() -> {
+      Metadata copy = new Metadata();
+      copy.merge(metadata);
+      return copy;
+    });
+  }
+
+  /** Like {@link #connectMetadata(Metadata)}, asked anew for every connection (token refresh). */
+  public QuicChannelBuilder connectMetadata(Supplier<Metadata> metadata) {
+    options.connectMetadata = checkNotNull(metadata, "metadata");
+    return this;
+  }
+
+  /**
+   * Serves the calls the server makes back into this client, on every connection this channel
+   * dials. {@code server} must come from {@link QuicServerBuilder#forCallbacks()}; start it
+   * before the first call.
+   */
+  public QuicChannelBuilder callbackServer(Server server) {
+    CallbackServer cs = CallbackServer.BUILT.get(checkNotNull(server, "server"));
+    checkArgument(cs != null, "server must be built by QuicServerBuilder.forCallbacks()");
+    options.callbackServer = cs;
+    return this;
+  }
+
+  /** Learns of every connection the channel dials (and loses). */
+  public QuicChannelBuilder connectionListener(QuicConnectionListener listener) {
+    options.connectionListener = checkNotNull(listener, "listener");
+    return this;
+  }
+
+  @Override
+  public QuicChannelBuilder maxInboundMessageSize(int bytes) {
+    checkArgument(bytes >= 0, "maxInboundMessageSize must be >= 0");
+    options.config.maxInboundMessageSize = bytes;
+    delegate.maxInboundMessageSize(bytes);
+    return this;
+  }
+
+  @Override
+  public QuicChannelBuilder maxInboundMetadataSize(int bytes) {
+    checkArgument(bytes > 0, "maxInboundMetadataSize must be > 0");
+    options.config.maxInboundMetadataSize = bytes;
+    return this;
+  }
+
+  /** Pings the server after this long without a ping answer; a dead server fails the calls. */
+  @Override
+  public QuicChannelBuilder keepAliveTime(long time, TimeUnit unit) {
+    checkArgument(time > 0, "keepAliveTime must be > 0");
+    options.config.keepAliveTimeNanos = Math.max(unit.toNanos(time), TimeUnit.SECONDS.toNanos(1));
+    return this;
+  }
+
+  @Override
+  public QuicChannelBuilder keepAliveTimeout(long timeout, TimeUnit unit) {
+    checkArgument(timeout > 0, "keepAliveTimeout must be > 0");
+    options.config.keepAliveTimeoutNanos = unit.toNanos(timeout);
+    return this;
+  }
+
+  @Override
+  public QuicChannelBuilder keepAliveWithoutCalls(boolean enable) {
+    options.config.keepAliveWithoutCalls = enable;
+    return this;
+  }
+
+  /** QUIC's idle timeout (the smaller of both sides' applies). Default 30 seconds. */
+  public QuicChannelBuilder quicIdleTimeout(long timeout, TimeUnit unit) {
+    checkArgument(unit.toMillis(timeout) >= 1000, "quicIdleTimeout must be >= 1 second");
+    options.config.idleTimeoutNanos = unit.toNanos(timeout);
+    return this;
+  }
+
+  /** How long connecting (QUIC and SETTINGS) may take. Default 20 seconds. */
+  public QuicChannelBuilder handshakeTimeout(long timeout, TimeUnit unit) {
+    checkArgument(timeout > 0, "handshakeTimeout must be > 0");
+    options.config.handshakeTimeoutNanos = unit.toNanos(timeout);
+    return this;
+  }
+
+  /** How many callback calls the server may have open on one connection. Default 1000. */
+  public QuicChannelBuilder maxConcurrentCallsPerConnection(int max) {
+    checkArgument(max > 0, "maxConcurrentCallsPerConnection must be > 0");
+    options.config.maxConcurrentCallsPerConnection = max;
+    return this;
+  }
+
+  /** QUIC is always encrypted: plaintext is refused. */
+  @Override
+  public QuicChannelBuilder usePlaintext() {
+    throw new UnsupportedOperationException("QUIC always uses TLS 1.3; there is no plaintext");
+  }
+
+  @Override
+  public QuicChannelBuilder useTransportSecurity() {
+    return this;
+  }
+}

@@ -1,0 +1,264 @@
+package dev.brpc.quic;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkNotNull;
+import static com.google.common.base.Preconditions.checkState;
+
+import dev.brpc.quic.internal.CallbackServer;
+import dev.brpc.quic.internal.ListeningServer;
+import dev.brpc.quic.internal.Pem;
+import dev.brpc.quic.internal.TransportConfig;
+import io.grpc.ForwardingServerBuilder;
+import io.grpc.Server;
+import io.grpc.ServerBuilder;
+import io.grpc.internal.ServerImplBuilder;
+import java.io.File;
+import java.io.FileInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.security.KeyStore;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Builds a grpc-java {@link Server} that serves calls over brpc's QUIC transport: one QUIC
+ * connection per client, one QUIC stream per call, and calls back into clients over the same
+ * connection ({@link #connectionListener}, {@link PeerConnection#channel()}).
+ *
+ * <pre>{@code
+ * Server server = QuicServerBuilder.forPort(8443)
+ *     .useTransportSecurity(new File("cert.pem"), new File("key.pem"))
+ *     .addService(new GreeterImpl())
+ *     .build()
+ *     .start();
+ * }</pre>
+ *
+ * <p>{@link #forCallbacks()} builds the other kind: a server with no socket that serves the
+ * calls a server makes back into a client, on the connections a {@link QuicChannelBuilder}
+ * dials.
+ *
+ * <p>Settings a QUIC transport cannot honour ({@code maxConnectionIdle}, {@code
+ * maxConnectionAge}, {@code permitKeepAliveTime}, ...) throw {@link
+ * UnsupportedOperationException} rather than being ignored.
+ *
+ * <p>Not thread-safe: build on one thread.
+ */
+public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerBuilder> {
+  private final ServerImplBuilder delegate;
+  private final ListeningServer.Options options; // null for forCallbacks()
+  private final TransportConfig config;
+  private CallbackServer callbackServer;
+
+  private QuicServerBuilder(SocketAddress address) {
+    if (address != null) {
+      options = new ListeningServer.Options();
+      options.address = address;
+      config = options.config;
+      delegate = new ServerImplBuilder(
+          (tracers, metrics) -> new ListeningServer(options, tracers));
+    } else {
+      options = null;
+      config = new TransportConfig();
+      delegate = new ServerImplBuilder((tracers, metrics) -> {
+        callbackServer = new CallbackServer(tracers);
+        return callbackServer;
+      });
+    }
+  }
+
+  /** A server on every interface at {@code port} (0 picks a free port; see {@link Server#getPort}). */
+  public static QuicServerBuilder forPort(int port) {
+    checkArgument(port >= 0 && port <= 65535, "port must be 0..65535");
+    return new QuicServerBuilder(new InetSocketAddress(port));
+  }
+
+  /** A server on {@code address}, e.g. {@code new InetSocketAddress("127.0.0.1", 0)}. */
+  public static QuicServerBuilder forAddress(SocketAddress address) {
+    checkNotNull(address, "address");
+    checkArgument(address instanceof InetSocketAddress, "address must be an InetSocketAddress");
+    return new QuicServerBuilder(address);
+  }
+
+  /**
+   * A server with no socket, serving the calls a brpc server makes back into this client on
+   * the connections a channel dials. Pass it to {@link QuicChannelBuilder#callbackServer} and
+   * start it before the channel connects.
+   */
+  public static QuicServerBuilder forCallbacks() {
+    return new QuicServerBuilder(null);
+  }
+
+  @Override
+  protected ServerBuilder<?> delegate() {
+    return delegate;
+  }
+
+  /** TLS from a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1). */
+  @Override
+  public QuicServerBuilder useTransportSecurity(File certChain, File privateKey) {
+    try (InputStream c = new FileInputStream(certChain);
+        InputStream k = new FileInputStream(privateKey)) {
+      return useTransportSecurity(c, k);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + certChain + " or " + privateKey, e);
+    }
+  }
+
+  /** TLS from PEM streams (read, not closed). */
+  @Override
+  public QuicServerBuilder useTransportSecurity(InputStream certChain, InputStream privateKey) {
+    checkListening("useTransportSecurity");
+    try {
+      KeyStore ks = Pem.keyStore(Pem.readPrivateKey(privateKey), Pem.readCertificates(certChain));
+      return keyStore(ks, Pem.KEY_ALIAS, Pem.keyPassword());
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot read the PEM certificate or key: "
+          + e.getMessage(), e);
+    }
+  }
+
+  /** TLS from a generated development certificate. */
+  public QuicServerBuilder useTransportSecurity(SelfSignedCertificate certificate) {
+    checkNotNull(certificate, "certificate");
+    return useTransportSecurity(
+        Pem.stream(certificate.certificatePem()), Pem.stream(certificate.privateKeyPem()));
+  }
+
+  /** TLS from the key entry {@code alias} of {@code keyStore} (RSA or EC P-256/384/521). */
+  public QuicServerBuilder keyStore(KeyStore keyStore, String alias, char[] password) {
+    checkListening("keyStore");
+    options.keyStore = checkNotNull(keyStore, "keyStore");
+    options.keyAlias = checkNotNull(alias, "alias");
+    options.keyPassword = checkNotNull(password, "password").clone();
+    return this;
+  }
+
+  /** Admits or refuses each client when it connects (authentication). */
+  public QuicServerBuilder connectHandler(ConnectHandler handler) {
+    checkListening("connectHandler");
+    options.connectHandler = checkNotNull(handler, "handler");
+    return this;
+  }
+
+  /** Learns of every client connection; {@link PeerConnection#channel()} calls it back. */
+  public QuicServerBuilder connectionListener(QuicConnectionListener listener) {
+    checkListening("connectionListener");
+    options.connectionListener = checkNotNull(listener, "listener");
+    return this;
+  }
+
+  @Override
+  public QuicServerBuilder maxInboundMessageSize(int bytes) {
+    checkArgument(bytes >= 0, "maxInboundMessageSize must be >= 0");
+    config.maxInboundMessageSize = bytes;
+    return this;
+  }
+
+  @Override
+  public QuicServerBuilder maxInboundMetadataSize(int bytes) {
+    checkArgument(bytes > 0, "maxInboundMetadataSize must be > 0");
+    config.maxInboundMetadataSize = bytes;
+    return this;
+  }
+
+  /** How long a client has to send its SETTINGS after the QUIC handshake. */
+  @Override
+  public QuicServerBuilder handshakeTimeout(long timeout, TimeUnit unit) {
+    checkArgument(timeout > 0, "handshakeTimeout must be > 0");
+    config.handshakeTimeoutNanos = unit.toNanos(timeout);
+    delegate.handshakeTimeout(timeout, unit);
+    return this;
+  }
+
+  /** Pings each client after this long without a ping answer, to detect dead clients. */
+  @Override
+  public QuicServerBuilder keepAliveTime(long time, TimeUnit unit) {
+    checkArgument(time > 0, "keepAliveTime must be > 0");
+    config.keepAliveTimeNanos = Math.max(unit.toNanos(time), TimeUnit.SECONDS.toNanos(1));
+    return this;
+  }
+
+  @Override
+  public QuicServerBuilder keepAliveTimeout(long timeout, TimeUnit unit) {
+    checkArgument(timeout > 0, "keepAliveTimeout must be > 0");
+    config.keepAliveTimeoutNanos = unit.toNanos(timeout);
+    return this;
+  }
+
+  /**
+   * QUIC's idle timeout: a connection that carries no packet for this long is closed (its calls
+   * fail UNAVAILABLE). Clients keep quiet connections open with pings. Default 30 seconds.
+   */
+  public QuicServerBuilder quicIdleTimeout(long timeout, TimeUnit unit) {
+    checkArgument(unit.toMillis(timeout) >= 1000, "quicIdleTimeout must be >= 1 second");
+    config.idleTimeoutNanos = unit.toNanos(timeout);
+    return this;
+  }
+
+  /**
+   * How many calls a peer may have open toward this side on one connection (QUIC stream
+   * credit); further calls wait for a free stream. Default 1000.
+   */
+  public QuicServerBuilder maxConcurrentCallsPerConnection(int max) {
+    checkArgument(max > 0, "maxConcurrentCallsPerConnection must be > 0");
+    config.maxConcurrentCallsPerConnection = max;
+    return this;
+  }
+
+  @Override
+  public QuicServerBuilder maxConnectionIdle(long time, TimeUnit unit) {
+    throw new UnsupportedOperationException(
+        "maxConnectionIdle is not supported by the QUIC transport; see quicIdleTimeout");
+  }
+
+  @Override
+  public QuicServerBuilder maxConnectionAge(long time, TimeUnit unit) {
+    throw new UnsupportedOperationException("maxConnectionAge is not supported by the QUIC"
+        + " transport");
+  }
+
+  @Override
+  public QuicServerBuilder maxConnectionAgeGrace(long time, TimeUnit unit) {
+    throw new UnsupportedOperationException("maxConnectionAgeGrace is not supported by the QUIC"
+        + " transport");
+  }
+
+  @Override
+  public QuicServerBuilder permitKeepAliveTime(long time, TimeUnit unit) {
+    throw new UnsupportedOperationException("permitKeepAliveTime is not enforced by the QUIC"
+        + " transport");
+  }
+
+  @Override
+  public QuicServerBuilder permitKeepAliveWithoutCalls(boolean permit) {
+    throw new UnsupportedOperationException("permitKeepAliveWithoutCalls is not enforced by"
+        + " the QUIC transport");
+  }
+
+  @Override
+  public Server build() {
+    if (options != null) {
+      checkState(options.keyStore != null, "a QUIC server needs TLS: call useTransportSecurity"
+          + " or keyStore (SelfSignedCertificate for development)");
+      options.config = config;
+      return delegate.build();
+    }
+    Server server = delegate.build();
+    CallbackServer.BUILT.put(server, callbackServer);
+    return server;
+  }
+
+  private void checkListening(String what) {
+    if (options == null) {
+      throw new UnsupportedOperationException(what + " does not apply to forCallbacks(): the"
+          + " callback server rides on the channel's connections");
+    }
+  }
+
+  /** The transport settings, for {@link QuicChannelBuilder#callbackServer}. */
+  TransportConfig config() {
+    return config;
+  }
+}

@@ -1,0 +1,338 @@
+package dev.brpc.quic.internal;
+
+import com.google.common.util.concurrent.MoreExecutors;
+import com.google.errorprone.annotations.concurrent.GuardedBy;
+import io.grpc.Attributes;
+import io.grpc.CallOptions;
+import io.grpc.InternalStatus;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
+import io.grpc.Status;
+import io.grpc.internal.AbstractClientStream;
+import io.grpc.internal.ClientStreamListener.RpcProgress;
+import io.grpc.internal.GrpcUtil;
+import io.grpc.internal.ReadableBuffer;
+import io.grpc.internal.SerializingExecutor;
+import io.grpc.internal.StatsTraceContext;
+import io.grpc.internal.TransportTracer;
+import io.grpc.internal.WritableBuffer;
+import java.io.IOException;
+import tech.kwik.core.QuicStream;
+
+/**
+ * One call as its caller sees it: a QUIC bidirectional stream this side opens. Request
+ * HEADERS, DATA and FIN go out through a {@link StreamWriter}; the response comes in through a
+ * {@link StreamReader}.
+ *
+ * <p>Thread-safe. gRPC's transport thread is a {@link SerializingExecutor} over the calling
+ * thread: frames are delivered on the reader thread without a hop unless another thread is
+ * already running transport work for this stream.
+ */
+final class QuicClientStream extends AbstractClientStream implements Connection.Stream {
+  private final QuicClientTransport transport;
+  private final Connection connection;
+  private final String fullMethodName;
+  private final String userAgent;
+  private final Attributes attributes;
+  private final ClientState state;
+  private final Sink sink = new Sink();
+  private final StreamWriter writer;
+  private volatile String authority;
+
+  private final Object lock = new Object();
+  @GuardedBy("lock") private StreamReader reader;
+  @GuardedBy("lock") private boolean cancelled;
+  @GuardedBy("lock") private boolean inboundDone;
+  @GuardedBy("lock") private boolean outboundDone;
+  @GuardedBy("lock") private boolean released;
+
+  QuicClientStream(QuicClientTransport transport, Connection connection,
+      MethodDescriptor<?, ?> method, Metadata headers, CallOptions callOptions,
+      StatsTraceContext statsTraceCtx, TransportTracer tracer, String authority,
+      String userAgent, Attributes attributes, int maxInboundMessageSize) {
+    super(DataFrameBuffer.ALLOCATOR, statsTraceCtx, tracer, headers, callOptions, false);
+    this.transport = transport;
+    this.connection = connection;
+    this.fullMethodName = method.getFullMethodName();
+    this.authority = authority;
+    this.userAgent = userAgent;
+    this.attributes = attributes;
+    this.state = new ClientState(maxInboundMessageSize, statsTraceCtx, tracer, callOptions);
+    this.writer = new StreamWriter(new WriterCallback());
+  }
+
+  @Override
+  protected ClientState transportState() {
+    return state;
+  }
+
+  @Override
+  protected Sink abstractClientStreamSink() {
+    return sink;
+  }
+
+  @Override
+  public void setAuthority(String authority) {
+    this.authority = authority;
+  }
+
+  @Override
+  public Attributes getAttributes() {
+    return attributes;
+  }
+
+  /** The connection closed under the call. */
+  @Override
+  public void connectionClosed(Status status) {
+    fail(status, RpcProgress.PROCESSED, Wire.errorCode(Status.CANCELLED));
+  }
+
+  /** Ends the call locally with {@code status}, resetting the stream. Any thread. */
+  private void fail(Status status, RpcProgress progress, long resetCode) {
+    StreamReader r;
+    synchronized (lock) {
+      cancelled = true;
+      r = reader;
+      outboundDone = true;
+      inboundDone = true;
+    }
+    writer.reset(resetCode);
+    if (r != null) {
+      r.abort(resetCode);
+    }
+    state.runOnTransportThread(
+        () -> state.transportReportStatus(status, progress, true, new Metadata()));
+    release();
+  }
+
+  private void release() {
+    synchronized (lock) {
+      if (released || !(inboundDone && outboundDone)) {
+        return;
+      }
+      released = true;
+    }
+    connection.unregister(this);
+    transport.streamReleased(this);
+  }
+
+  private void inboundFinished() {
+    boolean resetOutbound;
+    synchronized (lock) {
+      inboundDone = true;
+      resetOutbound = !outboundDone;
+      outboundDone = true;
+    }
+    if (resetOutbound) {
+      // The call is over (trailers read) while we were still sending: stop sending.
+      writer.reset(Wire.NO_ERROR);
+    }
+    release();
+  }
+
+  private final class Sink implements AbstractClientStream.Sink {
+    @Override
+    public void writeHeaders(Metadata metadata, byte[] payload) {
+      metadata.discardAll(GrpcUtil.USER_AGENT_KEY);
+      metadata.put(GrpcUtil.USER_AGENT_KEY, userAgent);
+      byte[] frame = HeaderBlock.encodeFrame(
+          Wire.FRAME_HEADERS, metadata, "/" + fullMethodName, authority, new byte[0]);
+      writer.enqueue(frame);
+      Status refusal = connection.register(QuicClientStream.this);
+      if (refusal == null) {
+        refusal = transport.streamStarted(QuicClientStream.this);
+      }
+      if (refusal != null) {
+        synchronized (lock) {
+          inboundDone = true;
+          outboundDone = true;
+        }
+        Status s = refusal;
+        state.runOnTransportThread(() -> state.transportReportStatus(
+            s, RpcProgress.MISCARRIED, true, new Metadata()));
+        release();
+        return;
+      }
+      connection.openStream(new Connection.OpenCallback() {
+        @Override
+        public boolean opened(QuicStream stream) {
+          StreamReader r = new StreamReader(
+              stream, StreamReader.input(stream), new ReaderHandler(), connection, false);
+          synchronized (lock) {
+            if (cancelled) {
+              return false;
+            }
+            reader = r;
+          }
+          writer.attach(stream);
+          SharedExecutors.io().execute(r);
+          state.runOnTransportThread(state::onStreamAllocated);
+          return true;
+        }
+
+        @Override
+        public void failed(Status status) {
+          fail(status, RpcProgress.MISCARRIED, Wire.errorCode(Status.CANCELLED));
+        }
+      });
+      statsTraceCtx().clientOutboundHeaders();
+    }
+
+    @Override
+    public void writeFrame(WritableBuffer frame, boolean endOfStream, boolean flush,
+        int numMessages) {
+      if (frame != null) {
+        int bytes = frame.readableBytes();
+        if (bytes > 0) {
+          onSendingBytes(bytes);
+          writer.enqueue((DataFrameBuffer) frame);
+        }
+      }
+      if (endOfStream) {
+        writer.finish();
+      }
+    }
+
+    @Override
+    public void cancel(Status status) {
+      fail(status, RpcProgress.PROCESSED, Wire.errorCode(status));
+    }
+  }
+
+  private StatsTraceContext statsTraceCtx() {
+    return state.getStatsTraceContext();
+  }
+
+  private final class WriterCallback implements StreamWriter.Callback {
+    @Override
+    public void written(int flowBytes) {
+      state.runOnTransportThread(() -> state.onSentBytes(flowBytes));
+    }
+
+    @Override
+    public void writeFailed(IOException e) {
+      // The peer stopped reading (STOP_SENDING) or the connection broke. The reader learns
+      // the call's outcome: trailers, a reset, or the connection's status.
+      synchronized (lock) {
+        outboundDone = true;
+      }
+      release();
+    }
+
+    @Override
+    public void finished() {
+      synchronized (lock) {
+        outboundDone = true;
+      }
+      release();
+    }
+  }
+
+  private final class ReaderHandler implements StreamReader.Handler {
+    @Override
+    public void headers(HeaderBlock.Decoded headers) {
+      state.runOnTransportThread(() -> state.inboundHeadersReceived(headers.metadata));
+    }
+
+    @Override
+    public void data(ReadableBuffer chunk) {
+      state.runOnTransportThread(() -> state.inboundDataReceived(chunk));
+    }
+
+    @Override
+    public void trailers(HeaderBlock.Decoded block) {
+      Metadata trailers = block.metadata;
+      Status status = trailers.get(InternalStatus.CODE_KEY);
+      if (status == null) {
+        status = Status.UNKNOWN.withDescription("missing grpc-status in trailers");
+      } else {
+        String message = trailers.get(InternalStatus.MESSAGE_KEY);
+        status = message == null ? status : status.withDescription(message);
+      }
+      trailers.discardAll(InternalStatus.CODE_KEY);
+      trailers.discardAll(InternalStatus.MESSAGE_KEY);
+      boolean refused = trailers.containsKey(StreamRejector.REFUSED_KEY);
+      trailers.discardAll(StreamRejector.REFUSED_KEY);
+      Status s = status;
+      if (refused) {
+        state.runOnTransportThread(
+            () -> state.transportReportStatus(s, RpcProgress.REFUSED, true, trailers));
+      } else {
+        state.runOnTransportThread(() -> state.inboundTrailersReceived(trailers, s));
+      }
+    }
+
+    @Override
+    public void endOfStream() {
+      inboundFinished();
+    }
+
+    @Override
+    public void failed(Status status, boolean resetByPeer) {
+      fail(status, RpcProgress.PROCESSED, resetCode(status, resetByPeer));
+    }
+  }
+
+  /** The code for resetting our halves after the inbound half failed with {@code status}. */
+  static long resetCode(Status status, boolean resetByPeer) {
+    if (resetByPeer) {
+      return Wire.NO_ERROR;
+    }
+    return status.getCode() == Status.Code.INTERNAL ? Wire.PROTOCOL_ERROR : Wire.errorCode(status);
+  }
+
+  /** gRPC's per-stream state, driven on the serializing transport thread. */
+  final class ClientState extends AbstractClientStream.TransportState {
+    private final SerializingExecutor transportThread =
+        new SerializingExecutor(MoreExecutors.directExecutor());
+
+    ClientState(int maxMessageSize, StatsTraceContext statsTraceCtx, TransportTracer tracer,
+        CallOptions options) {
+      super(maxMessageSize, statsTraceCtx, tracer, options);
+    }
+
+    @Override
+    public void runOnTransportThread(Runnable r) {
+      transportThread.execute(r);
+    }
+
+    @Override
+    public void bytesRead(int numBytes) {
+      StreamReader r;
+      synchronized (lock) {
+        r = reader;
+      }
+      if (r != null) {
+        r.consumed(numBytes);
+      }
+    }
+
+    @Override
+    public void deframeFailed(Throwable cause) {
+      Status status = Status.fromThrowable(cause);
+      fail(status, RpcProgress.PROCESSED, Wire.errorCode(Status.CANCELLED));
+    }
+
+
+    // Re-declared so that the rest of this file (the same package) may call them.
+    @Override
+    protected void onStreamAllocated() {
+      super.onStreamAllocated();
+    }
+
+    @Override
+    protected void inboundHeadersReceived(Metadata headers) {
+      super.inboundHeadersReceived(headers);
+    }
+
+    @Override
+    protected void inboundDataReceived(ReadableBuffer frame) {
+      super.inboundDataReceived(frame);
+    }
+
+    @Override
+    protected void inboundTrailersReceived(Metadata trailers, Status status) {
+      super.inboundTrailersReceived(trailers, status);
+    }
+  }
+}

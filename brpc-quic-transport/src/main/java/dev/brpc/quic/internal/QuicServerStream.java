@@ -1,0 +1,263 @@
+package dev.brpc.quic.internal;
+
+import com.google.common.util.concurrent.MoreExecutors;
+import com.google.errorprone.annotations.concurrent.GuardedBy;
+import io.grpc.Attributes;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import io.grpc.internal.AbstractServerStream;
+import io.grpc.internal.ReadableBuffer;
+import io.grpc.internal.ReadableBuffers;
+import io.grpc.internal.SerializingExecutor;
+import io.grpc.internal.StatsTraceContext;
+import io.grpc.internal.TransportTracer;
+import io.grpc.internal.WritableBuffer;
+import java.io.IOException;
+import java.io.InputStream;
+import tech.kwik.core.QuicStream;
+
+/**
+ * One call as its callee sees it: a QUIC bidirectional stream the peer opened, after its
+ * HEADERS were read. Response HEADERS, DATA, TRAILERS and FIN go out through a
+ * {@link StreamWriter}; request DATA and FIN come in through a {@link StreamReader}.
+ *
+ * <p>Thread-safe. gRPC's transport thread is a {@link SerializingExecutor} over the calling
+ * thread, as in grpc-java's servlet transport.
+ */
+final class QuicServerStream extends AbstractServerStream implements Connection.Stream {
+  private final QuicServerTransport transport;
+  private final Connection connection;
+  private final Attributes attributes;
+  private final String authority;
+  private final ServerState state;
+  private final Sink sink = new Sink();
+  private final StreamWriter writer;
+  private final StreamReader reader;
+  private final int streamId;
+
+  private final Object lock = new Object();
+  @GuardedBy("lock") private boolean trailersQueued;
+  @GuardedBy("lock") private boolean inboundDone;
+  @GuardedBy("lock") private boolean outboundDone;
+  @GuardedBy("lock") private boolean released;
+
+  QuicServerStream(QuicServerTransport transport, Connection connection, QuicStream stream,
+      InputStream in, StatsTraceContext statsTraceCtx, TransportTracer tracer,
+      Attributes attributes, String authority, int maxInboundMessageSize) {
+    super(DataFrameBuffer.ALLOCATOR, statsTraceCtx);
+    this.transport = transport;
+    this.connection = connection;
+    this.attributes = attributes;
+    this.authority = authority;
+    this.streamId = stream.getStreamId();
+    this.state = new ServerState(maxInboundMessageSize, statsTraceCtx, tracer);
+    this.writer = new StreamWriter(new WriterCallback());
+    this.reader = new StreamReader(stream, in, new ReaderHandler(), connection, true);
+    this.writer.attach(stream);
+  }
+
+  /** Starts reading the request body on the calling (io) thread; returns when it ends. */
+  void readInline() {
+    state.runOnTransportThread(state::onStreamAllocated);
+    reader.run();
+  }
+
+  @Override
+  protected ServerState transportState() {
+    return state;
+  }
+
+  @Override
+  protected Sink abstractServerStreamSink() {
+    return sink;
+  }
+
+  @Override
+  public int streamId() {
+    return streamId;
+  }
+
+  @Override
+  public Attributes getAttributes() {
+    return attributes;
+  }
+
+  @Override
+  public String getAuthority() {
+    return authority;
+  }
+
+  @Override
+  public void connectionClosed(Status status) {
+    abortCall(status, Wire.errorCode(Status.CANCELLED));
+  }
+
+  /** Ends the call without trailers: reset both halves and tell the application. */
+  private void abortCall(Status status, long code) {
+    synchronized (lock) {
+      inboundDone = true;
+      outboundDone = true;
+    }
+    writer.reset(code);
+    reader.abort(code);
+    state.runOnTransportThread(() -> state.transportReportStatus(status));
+    release();
+  }
+
+  /**
+   * Ends the call with {@code status} sent to the peer in TRAILERS (trailers-only if no
+   * HEADERS went out), e.g. when a request message is over the limit.
+   */
+  private void closeWithStatus(Status status) {
+    boolean send;
+    synchronized (lock) {
+      send = !trailersQueued;
+      trailersQueued = true;
+    }
+    if (send) {
+      writer.enqueue(StreamRejector.trailersFrame(status, false));
+      writer.finish();
+    }
+    reader.abort(Wire.errorCode(status));
+    synchronized (lock) {
+      inboundDone = true;
+    }
+    state.runOnTransportThread(() -> state.transportReportStatus(status));
+    release();
+  }
+
+  private void release() {
+    synchronized (lock) {
+      if (released || !(inboundDone && outboundDone)) {
+        return;
+      }
+      released = true;
+    }
+    connection.unregister(this);
+    transport.streamReleased(this);
+  }
+
+  private final class Sink implements AbstractServerStream.Sink {
+    @Override
+    public void writeHeaders(Metadata headers, boolean flush) {
+      writer.enqueue(HeaderBlock.encodeFrame(Wire.FRAME_HEADERS, headers, null, null, new byte[0]));
+    }
+
+    @Override
+    public void writeFrame(WritableBuffer frame, boolean flush, int numMessages) {
+      int bytes = frame.readableBytes();
+      if (bytes > 0) {
+        onSendingBytes(bytes);
+        writer.enqueue((DataFrameBuffer) frame);
+      }
+    }
+
+    @Override
+    public void writeTrailers(Metadata trailers, boolean headersSent, Status status) {
+      synchronized (lock) {
+        if (trailersQueued) {
+          return;
+        }
+        trailersQueued = true;
+      }
+      writer.enqueue(HeaderBlock.encodeFrame(Wire.FRAME_TRAILERS, trailers, null, null, new byte[0]));
+      writer.finish();
+    }
+
+    @Override
+    public void cancel(Status status) {
+      abortCall(status, Wire.errorCode(status));
+    }
+  }
+
+  private final class WriterCallback implements StreamWriter.Callback {
+    @Override
+    public void written(int flowBytes) {
+      state.runOnTransportThread(() -> state.onSentBytes(flowBytes));
+    }
+
+    @Override
+    public void writeFailed(IOException e) {
+      // The peer reset the stream or the connection broke: the call cannot finish.
+      abortCall(Status.CANCELLED.withDescription("peer stopped reading the response"),
+          Wire.errorCode(Status.CANCELLED));
+    }
+
+    @Override
+    public void finished() {
+      boolean stopReading;
+      synchronized (lock) {
+        outboundDone = true;
+        stopReading = !inboundDone;
+        inboundDone = true;
+      }
+      if (stopReading) {
+        // Trailers are out; the request's remainder is not needed (as HTTP/2's RST_STREAM
+        // NO_ERROR after trailers). Releases the stream's credit.
+        reader.abort(Wire.NO_ERROR);
+      }
+      state.runOnTransportThread(state::complete);
+      release();
+    }
+  }
+
+  private final class ReaderHandler implements StreamReader.Handler {
+    @Override
+    public void headers(HeaderBlock.Decoded headers) {
+      throw new AssertionError("request HEADERS are read before the stream exists");
+    }
+
+    @Override
+    public void data(ReadableBuffer chunk) {
+      state.runOnTransportThread(() -> state.inboundDataReceived(chunk, false));
+    }
+
+    @Override
+    public void trailers(HeaderBlock.Decoded trailers) {
+      throw new AssertionError("the reader rejects TRAILERS on request streams");
+    }
+
+    @Override
+    public void endOfStream() {
+      synchronized (lock) {
+        inboundDone = true;
+      }
+      state.runOnTransportThread(() -> state.inboundDataReceived(ReadableBuffers.empty(), true));
+      release();
+    }
+
+    @Override
+    public void failed(Status status, boolean resetByPeer) {
+      if (resetByPeer || status.getCode() == Status.Code.UNAVAILABLE) {
+        abortCall(status, QuicClientStream.resetCode(status, resetByPeer));
+      } else {
+        closeWithStatus(status); // protocol error or limit: tell the caller why
+      }
+    }
+  }
+
+  /** gRPC's per-stream state, driven on the serializing transport thread. */
+  final class ServerState extends AbstractServerStream.TransportState {
+    private final SerializingExecutor transportThread =
+        new SerializingExecutor(MoreExecutors.directExecutor());
+
+    ServerState(int maxMessageSize, StatsTraceContext statsTraceCtx, TransportTracer tracer) {
+      super(maxMessageSize, statsTraceCtx, tracer);
+    }
+
+    @Override
+    public void runOnTransportThread(Runnable r) {
+      transportThread.execute(r);
+    }
+
+    @Override
+    public void bytesRead(int numBytes) {
+      reader.consumed(numBytes);
+    }
+
+    @Override
+    public void deframeFailed(Throwable cause) {
+      closeWithStatus(Status.fromThrowable(cause));
+    }
+  }
+}

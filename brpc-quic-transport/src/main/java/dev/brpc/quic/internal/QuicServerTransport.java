@@ -1,0 +1,284 @@
+package dev.brpc.quic.internal;
+
+import com.google.common.util.concurrent.ListenableFuture;
+import com.google.common.util.concurrent.SettableFuture;
+import com.google.errorprone.annotations.concurrent.GuardedBy;
+import io.grpc.Attributes;
+import io.grpc.InternalChannelz.SocketStats;
+import io.grpc.InternalLogId;
+import io.grpc.ServerStreamTracer;
+import io.grpc.Status;
+import io.grpc.internal.KeepAliveManager;
+import io.grpc.internal.ServerListener;
+import io.grpc.internal.ServerTransport;
+import io.grpc.internal.ServerTransportListener;
+import io.grpc.internal.StatsTraceContext;
+import io.grpc.internal.TransportTracer;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import tech.kwik.core.QuicStream;
+
+/**
+ * The callee role on one connection: a grpc-java server transport that accepts the peer's
+ * call streams. On a connection the server accepted it owns the connection (shutting it down
+ * drains and closes the connection); on a connection a client dialed it is a guest (shutting
+ * it down refuses the peer's new calls and leaves the connection up).
+ *
+ * <p>Thread-safe. {@link #streamOpened} runs on io threads; listener callbacks are made
+ * outside the lock.
+ */
+final class QuicServerTransport implements ServerTransport, Connection.Callee,
+    Connection.Listener {
+  private static final Logger log = Logger.getLogger(QuicServerTransport.class.getName());
+
+  private final InternalLogId logId;
+  private final Connection connection;
+  private final boolean owner;
+  private final List<? extends ServerStreamTracer.Factory> tracerFactories;
+  private final TransportTracer tracer = new TransportTracer();
+
+  private final Object lock = new Object();
+  @GuardedBy("lock") private ServerTransportListener listener;
+  @GuardedBy("lock") private Attributes attributes;
+  @GuardedBy("lock") private final Set<QuicServerStream> streams = new HashSet<>();
+  @GuardedBy("lock") private boolean shutdown;
+  @GuardedBy("lock") private boolean terminated;
+  @GuardedBy("lock") private KeepAliveManager keepAlive;
+
+  QuicServerTransport(Connection connection, boolean owner,
+      List<? extends ServerStreamTracer.Factory> tracerFactories) {
+    this.connection = connection;
+    this.owner = owner;
+    this.tracerFactories = tracerFactories;
+    this.logId = InternalLogId.allocate(getClass(), connection.remoteAddress.toString());
+  }
+
+  /**
+   * Registers with the gRPC server and starts taking the peer's calls.
+   *
+   * @param extra attributes the layer above attached (identity, peer metadata)
+   */
+  void start(ServerListener serverListener, Attributes extra) {
+    ServerTransportListener l = serverListener.transportCreated(this);
+    Attributes attrs = l.transportReady(
+        connection.baseAttributes().setAll(extra).build());
+    synchronized (lock) {
+      listener = l;
+      attributes = attrs;
+      TransportConfig config = connection.config;
+      if (config.keepAliveTimeNanos != Long.MAX_VALUE) {
+        keepAlive = new KeepAliveManager(new KeepAliveManager.KeepAlivePinger() {
+          @Override
+          public void ping() {
+            connection.ping(new io.grpc.internal.ClientTransport.PingCallback() {
+              @Override
+              public void onSuccess(long rtt) {}
+
+              @Override
+              public void onFailure(Status cause) {}
+            }, Runnable::run);
+          }
+
+          @Override
+          public void onPingTimeout() {
+            shutdownNow(Status.UNAVAILABLE.withDescription(
+                "keepalive ping not answered: the client is likely gone"));
+          }
+        }, SharedExecutors.timer(), config.keepAliveTimeNanos, config.keepAliveTimeoutNanos,
+            true);
+        keepAlive.onTransportStarted();
+      }
+    }
+    connection.addListener(this);
+    connection.setCallee(this);
+    if (connection.terminatedStatus() != null) {
+      terminated(connection.terminatedStatus());
+    }
+  }
+
+  @Override
+  public void streamOpened(QuicStream stream) {
+    ServerTransportListener l;
+    Attributes attrs;
+    synchronized (lock) {
+      l = listener;
+      attrs = attributes;
+      if (shutdown) {
+        l = null;
+      }
+    }
+    if (l == null) {
+      StreamRejector.reject(stream, Status.UNAVAILABLE.withDescription(
+          "server is shutting down"), true);
+      return;
+    }
+    TransportConfig config = connection.config;
+    InputStream in = StreamReader.input(stream);
+    HeaderBlock.Decoded headers;
+    try {
+      headers = StreamReader.readRequestHeaders(in, config.maxInboundMetadataSize);
+    } catch (MetadataTooLargeException e) {
+      StreamRejector.reject(stream, Status.RESOURCE_EXHAUSTED.withDescription(
+          "request metadata too large: " + e.getMessage()), false);
+      return;
+    } catch (ProtocolException e) {
+      StreamRejector.reject(stream, Status.INTERNAL.withDescription(
+          "protocol error: " + e.getMessage()), false);
+      return;
+    } catch (IOException e) {
+      // Reset by the peer or the connection went away before the call began.
+      log.log(Level.FINEST, "stream ended before its HEADERS", e);
+      stream.resetStream(Wire.errorCode(Status.CANCELLED));
+      stream.abortReading(Wire.errorCode(Status.CANCELLED));
+      return;
+    }
+    if (!headers.path.startsWith("/")) {
+      StreamRejector.reject(stream, Status.UNIMPLEMENTED.withDescription(
+          "malformed method path: " + headers.path), false);
+      return;
+    }
+    String method = headers.path.substring(1);
+    StatsTraceContext stats =
+        StatsTraceContext.newServerContext(tracerFactories, method, headers.metadata);
+    QuicServerStream s = new QuicServerStream(this, connection, stream, in, stats, tracer,
+        attrs, headers.authority, config.maxInboundMessageSize);
+    Status closed = connection.register(s);
+    if (closed != null) {
+      stream.resetStream(Wire.errorCode(Status.CANCELLED));
+      stream.abortReading(Wire.errorCode(Status.CANCELLED));
+      return;
+    }
+    synchronized (lock) {
+      streams.add(s);
+    }
+    KeepAliveManager k = keepAlive();
+    if (k != null) {
+      k.onTransportActive();
+    }
+    l.streamCreated(s, method, headers.metadata);
+    s.readInline();
+  }
+
+  void streamReleased(QuicServerStream stream) {
+    boolean idle;
+    synchronized (lock) {
+      streams.remove(stream);
+      idle = streams.isEmpty();
+    }
+    KeepAliveManager k = keepAlive();
+    if (idle && k != null) {
+      k.onTransportIdle();
+    }
+    maybeTerminate();
+  }
+
+  @Override
+  public void shutdown() {
+    synchronized (lock) {
+      if (shutdown) {
+        return;
+      }
+      shutdown = true;
+    }
+    if (owner) {
+      connection.shutdown(Status.UNAVAILABLE.withDescription("server is shutting down"));
+    } else {
+      connection.refuseNewPeerStreams();
+    }
+    maybeTerminate();
+  }
+
+  @Override
+  public void shutdownNow(Status reason) {
+    List<QuicServerStream> active;
+    synchronized (lock) {
+      shutdown = true;
+      active = new ArrayList<>(streams);
+    }
+    if (owner) {
+      connection.shutdownNow(reason);
+      connection.terminate(reason);
+    } else {
+      connection.refuseNewPeerStreams();
+      for (QuicServerStream s : active) {
+        s.cancel(reason);
+      }
+    }
+    maybeTerminate();
+  }
+
+  private void maybeTerminate() {
+    ServerTransportListener l;
+    KeepAliveManager k;
+    synchronized (lock) {
+      boolean done = owner ? connection.terminatedStatus() != null
+          : connection.terminatedStatus() != null || (shutdown && streams.isEmpty());
+      if (terminated || !done || listener == null) {
+        return;
+      }
+      terminated = true;
+      l = listener;
+      k = keepAlive;
+      keepAlive = null;
+    }
+    if (k != null) {
+      k.onTransportTermination();
+    }
+    connection.removeListener(this);
+    l.transportTerminated();
+  }
+
+  @Override
+  public void terminated(Status status) {
+    maybeTerminate();
+  }
+
+  @Override
+  public void controlFrameReceived() {
+    KeepAliveManager k = keepAlive();
+    if (k != null) {
+      k.onDataReceived();
+    }
+  }
+
+  private KeepAliveManager keepAlive() {
+    synchronized (lock) {
+      return keepAlive;
+    }
+  }
+
+  Connection connection() {
+    return connection;
+  }
+
+  @Override
+  public ScheduledExecutorService getScheduledExecutorService() {
+    return SharedExecutors.timer();
+  }
+
+  @Override
+  public ListenableFuture<SocketStats> getStats() {
+    SettableFuture<SocketStats> f = SettableFuture.create();
+    f.set(null);
+    return f;
+  }
+
+  @Override
+  public InternalLogId getLogId() {
+    return logId;
+  }
+
+  @Override
+  public String toString() {
+    return logId + "(" + connection + ")";
+  }
+
+}

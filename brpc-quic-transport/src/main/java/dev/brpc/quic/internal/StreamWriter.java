@@ -1,0 +1,226 @@
+package dev.brpc.quic.internal;
+
+import com.google.errorprone.annotations.concurrent.GuardedBy;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.util.ArrayDeque;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import tech.kwik.core.QuicStream;
+
+/**
+ * The outbound half of one call stream. gRPC threads enqueue frames and never block; one task
+ * on {@link SharedExecutors#io()} drains the queue into kwik, coalescing whatever is queued into
+ * one write (HEADERS, DATA and FIN of a unary call leave as one write). kwik's write blocks
+ * while QUIC flow control holds the data back; {@link Callback#written} reports bytes only
+ * once kwik has taken them, which drives gRPC's {@code isReady()}.
+ *
+ * <p>Thread-safe. Writes to kwik happen on one task at a time, as kwik requires.
+ */
+final class StreamWriter implements Runnable {
+  private static final Logger log = Logger.getLogger(StreamWriter.class.getName());
+  private static final int COALESCE_LIMIT = 64 * 1024;
+
+  /** Reports progress; called on the writer task, outside the lock. */
+  interface Callback {
+    /** {@code flowBytes} DATA payload bytes were taken by kwik. */
+    void written(int flowBytes);
+
+    /** Writing failed; nothing more will be written. */
+    void writeFailed(IOException e);
+
+    /** Everything queued, including FIN, was handed to kwik. */
+    void finished();
+  }
+
+  private static final class Item {
+    final byte[] array;
+    final int offset;
+    final int length;
+    final int flowBytes;
+
+    Item(byte[] array, int offset, int length, int flowBytes) {
+      this.array = array;
+      this.offset = offset;
+      this.length = length;
+      this.flowBytes = flowBytes;
+    }
+  }
+
+  private final Object lock = new Object();
+  private final Callback callback;
+  @GuardedBy("lock") private final ArrayDeque<Item> queue = new ArrayDeque<>();
+  @GuardedBy("lock") private QuicStream stream;
+  @GuardedBy("lock") private boolean running;
+  @GuardedBy("lock") private boolean finQueued;
+  @GuardedBy("lock") private boolean done;
+
+  StreamWriter(Callback callback) {
+    this.callback = callback;
+  }
+
+  /** The stream is open: start writing what is queued. */
+  void attach(QuicStream stream) {
+    synchronized (lock) {
+      this.stream = stream;
+      if (done) {
+        return;
+      }
+      scheduleLocked();
+    }
+  }
+
+  /** Queues a control or HEADERS/TRAILERS frame. */
+  void enqueue(byte[] frame) {
+    enqueue(new Item(frame, 0, frame.length, 0));
+  }
+
+  /** Queues a DATA frame. */
+  void enqueue(DataFrameBuffer buffer) {
+    int start = buffer.seal();
+    enqueue(new Item(buffer.array(), start, buffer.end() - start, buffer.readableBytes()));
+  }
+
+  private void enqueue(Item item) {
+    synchronized (lock) {
+      if (done || finQueued) {
+        return;
+      }
+      queue.add(item);
+      scheduleLocked();
+    }
+  }
+
+  /** Queues the end of the stream (QUIC FIN) after everything queued so far. */
+  void finish() {
+    synchronized (lock) {
+      if (done || finQueued) {
+        return;
+      }
+      finQueued = true;
+      scheduleLocked();
+    }
+  }
+
+  /**
+   * Drops what is queued and resets the stream with {@code code}, unless FIN was already
+   * written. Returns true if this call ended the writer.
+   */
+  boolean reset(long code) {
+    QuicStream s;
+    synchronized (lock) {
+      if (done) {
+        return false;
+      }
+      done = true;
+      queue.clear();
+      s = stream;
+    }
+    if (s != null) {
+      s.resetStream(code); // a no-op after FIN was written, as QUIC allows
+    }
+    return true;
+  }
+
+  boolean isDone() {
+    synchronized (lock) {
+      return done;
+    }
+  }
+
+  @GuardedBy("lock")
+  private void scheduleLocked() {
+    if (!running && stream != null && (!queue.isEmpty() || finQueued)) {
+      running = true;
+      SharedExecutors.io().execute(this);
+    }
+  }
+
+  @Override
+  public void run() {
+    OutputStream out;
+    while (true) {
+      byte[] array;
+      int offset;
+      int length;
+      int flowBytes = 0;
+      boolean fin;
+      synchronized (lock) {
+        if (done || (queue.isEmpty() && !finQueued)) {
+          running = false;
+          return;
+        }
+        out = stream.getOutputStream();
+        Item first = queue.poll();
+        if (first == null) {
+          array = null;
+          offset = 0;
+          length = 0;
+        } else if (queue.isEmpty() || first.length >= COALESCE_LIMIT) {
+          array = first.array;
+          offset = first.offset;
+          length = first.length;
+          flowBytes = first.flowBytes;
+        } else {
+          // Several small frames: one write, one packet where they fit.
+          int total = first.length;
+          for (Item i : queue) {
+            if (total + i.length > COALESCE_LIMIT) {
+              break;
+            }
+            total += i.length;
+          }
+          array = new byte[total];
+          System.arraycopy(first.array, first.offset, array, 0, first.length);
+          flowBytes = first.flowBytes;
+          int pos = first.length;
+          while (!queue.isEmpty() && pos + queue.peek().length <= total) {
+            Item i = queue.poll();
+            System.arraycopy(i.array, i.offset, array, pos, i.length);
+            pos += i.length;
+            flowBytes += i.flowBytes;
+          }
+          offset = 0;
+          length = total;
+        }
+        fin = finQueued && queue.isEmpty();
+        if (fin) {
+          done = true;
+        }
+      }
+      try {
+        if (length > 0) {
+          WriteWatchdog.begin(out);
+          try {
+            out.write(array, offset, length);
+          } finally {
+            WriteWatchdog.end(out);
+          }
+        }
+        if (fin) {
+          out.close();
+        }
+      } catch (IOException | RuntimeException e) {
+        synchronized (lock) {
+          done = true;
+          queue.clear();
+          running = false;
+        }
+        Thread.interrupted(); // kwik interrupts blocked writers on reset
+        log.log(Level.FINEST, "stream write failed", e);
+        callback.writeFailed(e instanceof IOException ? (IOException) e : new IOException(e));
+        return;
+      }
+      if (flowBytes > 0) {
+        callback.written(flowBytes);
+      }
+      if (fin) {
+        synchronized (lock) {
+          running = false;
+        }
+        callback.finished();
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,41 @@
+package dev.brpc.quic.internal;
+
+import io.grpc.internal.GrpcUtil;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Settings shared by both sides of a connection, filled in by the public builders.
+ *
+ * <p>Mutable until handed to a transport, then treated as immutable; not thread-safe while
+ * being filled in.
+ */
+public final class TransportConfig {
+  public int maxInboundMessageSize = GrpcUtil.DEFAULT_MAX_MESSAGE_SIZE;
+  public int maxInboundMetadataSize = GrpcUtil.DEFAULT_MAX_HEADER_LIST_SIZE;
+  /** Calls the peer may have open toward us at once (QUIC bidirectional stream credit). */
+  public int maxConcurrentCallsPerConnection = 1000;
+  /** QUIC receive window per stream; the connection window is ten times this. */
+  public long streamReceiveWindow = 1024 * 1024;
+  /** QUIC idle timeout: a connection with no packets for this long is closed. */
+  public long idleTimeoutNanos = TimeUnit.SECONDS.toNanos(30);
+  /** gRPC keepalive: ping after this long without reads; disabled when Long.MAX_VALUE. */
+  public long keepAliveTimeNanos = GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED;
+  public long keepAliveTimeoutNanos = GrpcUtil.DEFAULT_KEEPALIVE_TIMEOUT_NANOS;
+  public boolean keepAliveWithoutCalls = false;
+  /** How long the connect-time exchange of SETTINGS may take. */
+  public long handshakeTimeoutNanos = TimeUnit.SECONDS.toNanos(20);
+
+  public TransportConfig copy() {
+    TransportConfig c = new TransportConfig();
+    c.maxInboundMessageSize = maxInboundMessageSize;
+    c.maxInboundMetadataSize = maxInboundMetadataSize;
+    c.maxConcurrentCallsPerConnection = maxConcurrentCallsPerConnection;
+    c.streamReceiveWindow = streamReceiveWindow;
+    c.idleTimeoutNanos = idleTimeoutNanos;
+    c.keepAliveTimeNanos = keepAliveTimeNanos;
+    c.keepAliveTimeoutNanos = keepAliveTimeoutNanos;
+    c.keepAliveWithoutCalls = keepAliveWithoutCalls;
+    c.handshakeTimeoutNanos = handshakeTimeoutNanos;
+    return c;
+  }
+}
