@@ -22,7 +22,13 @@ final class EchoService extends EchoGrpc.EchoImplBase {
   /** Cancellation reasons seen by hanging calls, in order. */
   final LinkedBlockingQueue<Throwable> cancellations = new LinkedBlockingQueue<>();
   final CountDownLatch hanging = new CountDownLatch(1);
-  volatile Metadata lastHeaders;
+  /** Calls with text "gate" answer once this opens. */
+  final CountDownLatch gate = new CountDownLatch(1);
+  final CountDownLatch gateEntered = new CountDownLatch(1);
+  /** For "flood": messages sent before isReady() first turned false; -1 until then. */
+  final java.util.concurrent.atomic.AtomicLong floodSentBeforeBlocked =
+      new java.util.concurrent.atomic.AtomicLong(-1);
+  final CountDownLatch floodBlocked = new CountDownLatch(1);
 
   @Override
   public void unary(Msg request, StreamObserver<Msg> response) {
@@ -61,6 +67,10 @@ final class EchoService extends EchoGrpc.EchoImplBase {
     if (handleSpecial(request.getText(), response)) {
       return;
     }
+    if (request.getText().equals("flood")) {
+      flood(request, (ServerCallStreamObserver<Msg>) response);
+      return;
+    }
     ByteString payload = ByteString.copyFrom(new byte[request.getSize()]);
     for (int i = 0; i < request.getCount(); i++) {
       response.onNext(Msg.newBuilder().setCount(i).setPayload(payload).build());
@@ -86,7 +96,50 @@ final class EchoService extends EchoGrpc.EchoImplBase {
     };
   }
 
+  /** Sends count messages of size bytes, only while isReady(); notes when it first blocks. */
+  private void flood(Msg request, ServerCallStreamObserver<Msg> response) {
+    Msg chunk = Msg.newBuilder().setPayload(ByteString.copyFrom(new byte[request.getSize()]))
+        .build();
+    int[] sent = {0};
+    boolean[] done = {false};
+    response.setOnReadyHandler(() -> {
+      while (response.isReady() && sent[0] < request.getCount()) {
+        response.onNext(chunk);
+        sent[0]++;
+      }
+      if (sent[0] < request.getCount()) {
+        if (floodSentBeforeBlocked.compareAndSet(-1, sent[0])) {
+          floodBlocked.countDown();
+        }
+      } else if (!done[0]) {
+        done[0] = true;
+        response.onCompleted();
+      }
+    });
+  }
+
   private boolean handleSpecial(String text, StreamObserver<Msg> response) {
+    if (text.equals("details")) {
+      response.onError(io.grpc.protobuf.StatusProto.toStatusRuntimeException(
+          com.google.rpc.Status.newBuilder().setCode(Status.Code.FAILED_PRECONDITION.value())
+              .setMessage("with details")
+              .addDetails(com.google.protobuf.Any.pack(Msg.newBuilder().setText("detail").build()))
+              .build()));
+      return true;
+    }
+    if (text.equals("gate")) {
+      gateEntered.countDown();
+      new Thread(() -> {
+        try {
+          gate.await();
+          response.onNext(Msg.newBuilder().setText("after gate").build());
+          response.onCompleted();
+        } catch (Exception e) {
+          response.onError(e);
+        }
+      }).start();
+      return true;
+    }
     if (text.startsWith("fail:")) {
       String[] parts = text.split(":", 3);
       response.onError(Status.fromCodeValue(Integer.parseInt(parts[1]))

@@ -45,6 +45,7 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
   @GuardedBy("lock") private boolean inboundDone;
   @GuardedBy("lock") private boolean outboundDone;
   @GuardedBy("lock") private boolean released;
+  @GuardedBy("lock") private boolean halfCloseQueued;
 
   QuicClientStream(QuicClientTransport transport, Connection connection,
       MethodDescriptor<?, ?> method, Metadata headers, CallOptions callOptions,
@@ -81,13 +82,19 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
     return attributes;
   }
 
-  /** The connection closed under the call. */
+  /**
+   * The connection closed under the call. The kwik stream is dead already: no reset is sent
+   * (one could overtake the CONNECTION_CLOSE and tell the peer CANCELLED instead).
+   */
   @Override
   public void connectionClosed(Status status) {
-    fail(status, RpcProgress.PROCESSED, Wire.errorCode(Status.CANCELLED));
+    fail(status, RpcProgress.PROCESSED, -1);
   }
 
-  /** Ends the call locally with {@code status}, resetting the stream. Any thread. */
+  /**
+   * Ends the call locally with {@code status}, resetting the stream with {@code resetCode}
+   * (none if negative). Any thread.
+   */
   private void fail(Status status, RpcProgress progress, long resetCode) {
     StreamReader r;
     synchronized (lock) {
@@ -117,15 +124,18 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
   }
 
   private void inboundFinished() {
-    boolean resetOutbound;
+    boolean halfClosed;
     synchronized (lock) {
       inboundDone = true;
-      resetOutbound = !outboundDone;
-      outboundDone = true;
+      halfClosed = halfCloseQueued;
     }
-    if (resetOutbound) {
-      // The call is over (trailers read) while we were still sending: stop sending.
+    // The response is read: FIN our side (it stayed open so a cancel could still reset it),
+    // or, if we were still sending, stop sending.
+    if (!(halfClosed ? writer.finish() : false)) {
       writer.reset(Wire.NO_ERROR);
+      synchronized (lock) {
+        outboundDone = true;
+      }
     }
     release();
   }
@@ -189,7 +199,10 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
         }
       }
       if (endOfStream) {
-        writer.finish();
+        synchronized (lock) {
+          halfCloseQueued = true;
+        }
+        writer.enqueue(Wire.HALF_CLOSE);
       }
     }
 

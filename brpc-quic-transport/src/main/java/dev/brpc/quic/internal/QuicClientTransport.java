@@ -372,6 +372,11 @@ final class QuicClientTransport
       if (terminated || shutdownStatus == null || !streams.isEmpty()) {
         return;
       }
+      // A dialing transport owns its connection: it terminates with the connection, which
+      // may still be draining the peer's calls (callbacks) after ours are done.
+      if (dialer != null && connection != null && connection.terminatedStatus() == null) {
+        return;
+      }
       terminated = true;
       l = listener;
       c = connection;

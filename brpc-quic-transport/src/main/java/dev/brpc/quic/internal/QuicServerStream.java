@@ -87,9 +87,10 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
     return authority;
   }
 
+  /** The connection is gone: no reset is sent (see {@link QuicClientStream#connectionClosed}). */
   @Override
   public void connectionClosed(Status status) {
-    abortCall(status, Wire.errorCode(Status.CANCELLED));
+    abortCall(status, -1);
   }
 
   /** Ends the call without trailers: reset both halves and tell the application. */
@@ -218,11 +219,15 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
     }
 
     @Override
+    public void halfClosed() {
+      state.runOnTransportThread(() -> state.inboundDataReceived(ReadableBuffers.empty(), true));
+    }
+
+    @Override
     public void endOfStream() {
       synchronized (lock) {
         inboundDone = true;
       }
-      state.runOnTransportThread(() -> state.inboundDataReceived(ReadableBuffers.empty(), true));
       release();
     }
 

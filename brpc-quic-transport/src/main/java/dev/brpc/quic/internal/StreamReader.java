@@ -41,6 +41,9 @@ final class StreamReader implements Runnable {
     /** TRAILERS; for a response without HEADERS this is a trailers-only response. */
     void trailers(HeaderBlock.Decoded trailers);
 
+    /** A request's HALF_CLOSE: no more request messages. */
+    default void halfClosed() {}
+
     /** The peer finished its half of the stream cleanly (FIN) after a valid sequence. */
     void endOfStream();
 
@@ -62,6 +65,7 @@ final class StreamReader implements Runnable {
 
   private boolean headersSeen;
   private boolean trailersSeen;
+  private boolean halfCloseSeen;
 
   /**
    * @param request true for a request stream (server side): DATA, then FIN; the HEADERS were
@@ -124,7 +128,10 @@ final class StreamReader implements Runnable {
     }
   }
 
-  /** Stops reading: STOP_SENDING with {@code code}; the loop ends without calling back. */
+  /**
+   * Stops reading: STOP_SENDING with {@code code} (none if negative: the connection is gone);
+   * the loop ends without calling back.
+   */
   void abort(long code) {
     Thread t;
     synchronized (lock) {
@@ -135,7 +142,9 @@ final class StreamReader implements Runnable {
       t = thread;
       lock.notifyAll();
     }
-    stream.abortReading(code);
+    if (code >= 0) {
+      stream.abortReading(code);
+    }
     if (t != null) {
       // abortReading wakes a blocked read, but kwik can miss the wakeup if the reader is
       // between its flag check and its wait; an interrupt makes it re-check the flags.
@@ -203,15 +212,29 @@ final class StreamReader implements Runnable {
         if (!request && !trailersSeen) {
           throw new ProtocolException("stream ended without TRAILERS");
         }
+        if (request && !halfCloseSeen && !isAborted()) {
+          handler.halfClosed(); // FIN implies the end of the request
+        }
         if (!isAborted()) {
           handler.endOfStream();
         }
         return;
       }
+      if (halfCloseSeen) {
+        throw new ProtocolException("frame after HALF_CLOSE");
+      }
       if (trailersSeen) {
         throw new ProtocolException("frame after TRAILERS");
       }
-      if (type == Wire.FRAME_DATA) {
+      if (type == Wire.FRAME_HALF_CLOSE && request) {
+        if (Varint.read(in) != 0) {
+          throw new ProtocolException("HALF_CLOSE with a payload");
+        }
+        halfCloseSeen = true;
+        if (!isAborted()) {
+          handler.halfClosed();
+        }
+      } else if (type == Wire.FRAME_DATA) {
         if (!request && !headersSeen) {
           throw new ProtocolException("DATA before HEADERS");
         }

@@ -91,20 +91,27 @@ final class StreamWriter implements Runnable {
     }
   }
 
-  /** Queues the end of the stream (QUIC FIN) after everything queued so far. */
-  void finish() {
+  /**
+   * Queues the end of the stream (QUIC FIN) after everything queued so far. Returns false if
+   * the writer had already ended (reset or failed): no {@link Callback#finished} will follow.
+   */
+  boolean finish() {
     synchronized (lock) {
-      if (done || finQueued) {
-        return;
+      if (done) {
+        return false;
       }
-      finQueued = true;
-      scheduleLocked();
+      if (!finQueued) {
+        finQueued = true;
+        scheduleLocked();
+      }
+      return true;
     }
   }
 
   /**
    * Drops what is queued and resets the stream with {@code code}, unless FIN was already
-   * written. Returns true if this call ended the writer.
+   * written; a negative code only stops the writer (the connection is gone). Returns true if
+   * this call ended the writer.
    */
   boolean reset(long code) {
     QuicStream s;
@@ -116,7 +123,7 @@ final class StreamWriter implements Runnable {
       queue.clear();
       s = stream;
     }
-    if (s != null) {
+    if (s != null && code >= 0) {
       s.resetStream(code); // a no-op after FIN was written, as QUIC allows
     }
     return true;

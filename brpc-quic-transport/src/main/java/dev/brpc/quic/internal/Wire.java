@@ -18,6 +18,13 @@ final class Wire {
   static final int FRAME_DATA = 0x00;
   static final int FRAME_HEADERS = 0x01;
   static final int FRAME_TRAILERS = 0x02;
+  /**
+   * The caller sends no more request messages. Not FIN: the caller keeps its send side open
+   * until the response is read, so that a cancel can still reset it (kwik ignores a reset
+   * after FIN, and a callee that has read FIN would never see the reset).
+   */
+  static final int FRAME_HALF_CLOSE = 0x03;
+  static final byte[] HALF_CLOSE = {FRAME_HALF_CLOSE, 0};
 
   // Frame types on a control stream (PROTOCOL.md, "Control streams").
   static final int FRAME_SETTINGS = 0x04;
