@@ -88,9 +88,6 @@ class ShutdownTest {
     } else {
       pair.server.shutdownNow();
     }
-    if (reverse) {
-      System.err.println("DEBUG disconnected: " + pair.disconnected.poll(3, TimeUnit.SECONDS));
-    }
     Throwable t = assertThrows(Exception.class, () -> inFlight.get(2, TimeUnit.SECONDS)).getCause();
     assertEquals(Status.Code.UNAVAILABLE, Status.fromThrowable(t).getCode(), String.valueOf(Status.fromThrowable(t)));
   }
