@@ -115,7 +115,7 @@ final class StreamReader implements Runnable {
     }
     byte[] block = in.readNBytes((int) length);
     if (block.length != length) {
-      throw new EOFException("stream ended inside a header block");
+      throw new ProtocolException("stream ended inside a header block (truncated HEADERS)");
     }
     return HeaderBlock.decode(block, 0, block.length, request, max);
   }

@@ -1,0 +1,158 @@
+package dev.brpc.quic.internal;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+
+import dev.brpc.quic.QuicChannelBuilder;
+import dev.brpc.quic.QuicServerBuilder;
+import dev.brpc.quic.SelfSignedCertificate;
+import io.grpc.InternalStatus;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Server;
+import io.grpc.Status;
+import dev.brpc.quic.test.EchoGrpc;
+import dev.brpc.quic.test.Msg;
+import io.grpc.stub.StreamObserver;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import tech.kwik.core.QuicClientConnection;
+import tech.kwik.core.QuicStream;
+
+/**
+ * A hostile or broken peer, driven by hand over raw kwik streams: each malformed call gets a
+ * clear status on the wire, and the server keeps serving well-behaved clients.
+ */
+class BadInputTest {
+  private static final SelfSignedCertificate CERT = SelfSignedCertificate.generate("localhost");
+  private Server server;
+  private QuicClientConnection raw;
+  private ManagedChannel good;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    server = QuicServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+        .useTransportSecurity(CERT)
+        .addService(new EchoGrpc.EchoImplBase() {
+          @Override
+          public void unary(Msg request, StreamObserver<Msg> r) {
+            r.onNext(request);
+            r.onCompleted();
+          }
+        })
+        .build().start();
+    raw = QuicClientConnection.newBuilder()
+        .applicationProtocol(Wire.ALPN)
+        .host("localhost").port(server.getPort())
+        .customTrustStore(Pem.trustStore(java.util.List.of(CERT.certificate())))
+        .logger(KwikLogger.INSTANCE)
+        .build();
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    if (good != null) {
+      good.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+    raw.close();
+    server.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+  }
+
+  @Test
+  void malformedCalls_eachGetAClearStatus_andTheServerKeepsServing() throws Exception {
+    connectRaw();
+    byte[] headers = HeaderBlock.encodeFrame(Wire.FRAME_HEADERS, new Metadata(),
+        "/brpc.test.Echo/Unary", "localhost", new byte[0]);
+
+    // A call that does not start with HEADERS.
+    assertEquals(Status.Code.INTERNAL, statusOf(new byte[] {Wire.FRAME_DATA, 0}));
+    // An unknown frame type after valid HEADERS.
+    assertEquals(Status.Code.INTERNAL, statusOf(concat(headers, new byte[] {0x2a, 0})));
+    // HEADERS that declare 100 bytes and end after 3.
+    assertEquals(Status.Code.INTERNAL,
+        statusOf(new byte[] {Wire.FRAME_HEADERS, 0x40, 100, 1, 2, 3}));
+    // HEADERS that declare a terabyte: refused from the length, nothing allocated.
+    byte[] huge = new byte[9];
+    huge[0] = Wire.FRAME_HEADERS;
+    Varint.write(1L << 40, huge, 1);
+    assertEquals(Status.Code.RESOURCE_EXHAUSTED, statusOf(huge));
+    // A header name gRPC cannot represent.
+    assertEquals(Status.Code.INTERNAL, statusOf(new byte[] {Wire.FRAME_HEADERS, 6, 5,
+        ':', 'p', 'a', 't', 'h', 0}));
+
+    // The same connection still carries a valid call...
+    byte[] request = concat(headers, dataFrame(Msg.newBuilder().setText("ok").build()
+        .toByteArray()), Wire.HALF_CLOSE);
+    assertEquals(Status.Code.OK, statusOf(request));
+    // ...and other clients are served.
+    good = QuicChannelBuilder.forAddress("localhost", server.getPort())
+        .trustCertificate(CERT.certificate()).build();
+    assertEquals("ok", EchoGrpc.newBlockingStub(good)
+        .unary(Msg.newBuilder().setText("ok").build()).getText());
+  }
+
+  private void connectRaw() throws Exception {
+    java.util.concurrent.CountDownLatch serverSettings = new java.util.concurrent.CountDownLatch(1);
+    raw.setPeerInitiatedStreamCallback(s -> {
+      if (s.isUnidirectional()) {
+        serverSettings.countDown(); // the server's control stream: it admitted us
+      }
+    });
+    raw.connect();
+    QuicStream control = raw.createStream(false);
+    byte[] prefix = {0};
+    control.getOutputStream().write(
+        HeaderBlock.encodeFrame(Wire.FRAME_SETTINGS, new Metadata(), null, null, prefix));
+    control.getOutputStream().flush();
+    // A conforming dialer opens no call before the server's SETTINGS (PROTOCOL.md, 3).
+    org.junit.jupiter.api.Assertions.assertTrue(serverSettings.await(10, TimeUnit.SECONDS));
+  }
+
+  /** Sends {@code bytes} as a whole call and returns the grpc-status of its TRAILERS. */
+  private Status.Code statusOf(byte[] bytes) throws Exception {
+    QuicStream s = raw.createStream(true);
+    OutputStream out = s.getOutputStream();
+    out.write(bytes);
+    out.close();
+    InputStream in = s.getInputStream();
+    while (true) {
+      long type = Varint.read(in);
+      assertNotNull(type >= 0 ? type : null, "stream ended without TRAILERS");
+      long length = Varint.read(in);
+      byte[] payload = in.readNBytes((int) length);
+      if (type == Wire.FRAME_TRAILERS) {
+        Metadata trailers = HeaderBlock.decode(payload, 0, payload.length, false, 1 << 16).metadata;
+        return trailers.get(InternalStatus.CODE_KEY).getCode();
+      }
+    }
+  }
+
+  private static byte[] dataFrame(byte[] message) {
+    ByteArrayOutputStream b = new ByteArrayOutputStream();
+    b.write(Wire.FRAME_DATA);
+    byte[] len = new byte[Varint.size(message.length + 5)];
+    Varint.write(message.length + 5, len, 0);
+    b.writeBytes(len);
+    b.write(0);
+    b.write(message.length >>> 24);
+    b.write(message.length >>> 16);
+    b.write(message.length >>> 8);
+    b.write(message.length);
+    b.writeBytes(message);
+    return b.toByteArray();
+  }
+
+  private static byte[] concat(byte[]... parts) {
+    ByteArrayOutputStream b = new ByteArrayOutputStream();
+    for (byte[] p : parts) {
+      b.writeBytes(p);
+    }
+    return b.toByteArray();
+  }
+}
