@@ -360,7 +360,8 @@ class CallSemanticsTest {
     return out;
   }
 
-  private static StreamObserver<Msg> observer(CompletableFuture<Msg> done, List<Msg> received) {
+  /** Completes {@code done} with the last message (or the error), collecting every message. */
+  static StreamObserver<Msg> observer(CompletableFuture<Msg> done, List<Msg> received) {
     return new StreamObserver<Msg>() {
       Msg last;
 

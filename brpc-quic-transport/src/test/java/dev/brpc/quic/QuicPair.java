@@ -17,7 +17,7 @@ import java.util.function.UnaryOperator;
  *
  * <p>Not thread-safe: used by one test.
  */
-final class QuicPair implements AutoCloseable {
+final class QuicPair {
   static final SelfSignedCertificate CERT = SelfSignedCertificate.generate("localhost");
 
   final EchoService serverEcho = new EchoService();
@@ -87,8 +87,7 @@ final class QuicPair implements AutoCloseable {
     return reverse ? reverse() : forward();
   }
 
-  @Override
-  public void close() throws InterruptedException {
+  void close() throws InterruptedException {
     channel.shutdownNow();
     callbacks.shutdownNow();
     server.shutdownNow();

@@ -95,24 +95,7 @@ class ShutdownTest {
   private static CompletableFuture<Msg> unary(EchoGrpc.EchoStub stub, String text) {
     CompletableFuture<Msg> f = new CompletableFuture<>();
     stub.unary(Msg.newBuilder().setText(text).build(),
-        new io.grpc.stub.StreamObserver<Msg>() {
-          final ArrayList<Msg> got = new ArrayList<>();
-
-          @Override
-          public void onNext(Msg value) {
-            got.add(value);
-          }
-
-          @Override
-          public void onError(Throwable t) {
-            f.completeExceptionally(t);
-          }
-
-          @Override
-          public void onCompleted() {
-            f.complete(got.isEmpty() ? null : got.get(0));
-          }
-        });
+        CallSemanticsTest.observer(f, new ArrayList<>()));
     return f;
   }
 }
