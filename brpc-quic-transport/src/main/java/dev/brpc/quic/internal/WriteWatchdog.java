@@ -15,10 +15,11 @@ import java.util.logging.Logger;
  * buffer with no send request queued; a writer then blocked on the full buffer waits forever.
  * A zero-length write from another thread queues a send request and wakes it.
  *
- * <p>Writers call {@link #begin} before a blocking write and {@link #end} after. While any
- * write is in progress a timer task runs every {@value #PERIOD_MILLIS} ms and kicks each
- * writer that has been blocked for at least one period. {@code WriteWatchdogTest} reproduces
- * the stall with the watchdog disabled.
+ * <p>The same race also strikes a write that returns: its data stays in kwik's buffer unsent
+ * (seen as a call whose request body never arrives). So writers call {@link #begin} before a
+ * write and {@link #end} after, and while any stream is registered a timer task runs every
+ * {@value #PERIOD_MILLIS} ms: it kicks each writer blocked for at least one period, and kicks
+ * each stream {@value #KICKS_AFTER_WRITE} more times, one period apart, after its last write.
  *
  * <p>Thread-safe.
  */
@@ -30,14 +31,23 @@ final class WriteWatchdog {
   /** For the reproduction test only: when false, no writer is ever kicked. */
   static volatile boolean enabled = true;
 
-  private static final Map<OutputStream, Long> writing = new ConcurrentHashMap<>();
+  static final int KICKS_AFTER_WRITE = 2;
+
+  /** When the current write began, or the last kick after a finished write. */
+  private static final class Entry {
+    volatile long since = System.nanoTime();
+    volatile boolean inWrite = true;
+    volatile int kicksLeft = KICKS_AFTER_WRITE;
+  }
+
+  private static final Map<OutputStream, Entry> writing = new ConcurrentHashMap<>();
   private static final Object lock = new Object();
   private static ScheduledFuture<?> task; // guarded by lock
 
   private WriteWatchdog() {}
 
   static void begin(OutputStream out) {
-    writing.put(out, System.nanoTime());
+    writing.put(out, new Entry());
     synchronized (lock) {
       if (task == null) {
         task = SharedExecutors.timer().scheduleWithFixedDelay(
@@ -47,7 +57,11 @@ final class WriteWatchdog {
   }
 
   static void end(OutputStream out) {
-    writing.remove(out);
+    Entry e = writing.get(out);
+    if (e != null) {
+      e.since = System.nanoTime();
+      e.inWrite = false;
+    }
   }
 
   private static void scan() {
@@ -65,15 +79,25 @@ final class WriteWatchdog {
     }
     long now = System.nanoTime();
     long threshold = TimeUnit.MILLISECONDS.toNanos(PERIOD_MILLIS);
-    for (Map.Entry<OutputStream, Long> e : writing.entrySet()) {
-      if (now - e.getValue() >= threshold) {
-        try {
-          // Does not block: zero bytes always fit. It only queues a send request.
-          e.getKey().write(EMPTY);
-        } catch (IOException | RuntimeException ex) {
-          // The stream was closed or reset meanwhile; the blocked writer gets its own error.
-          log.log(Level.FINEST, "watchdog kick failed", ex);
+    for (Map.Entry<OutputStream, Entry> e : writing.entrySet()) {
+      Entry entry = e.getValue();
+      if (now - entry.since < threshold) {
+        continue;
+      }
+      if (!entry.inWrite) {
+        entry.since = now;
+        if (--entry.kicksLeft < 0) {
+          writing.remove(e.getKey(), entry);
+          continue;
         }
+      }
+      try {
+        // Does not block: zero bytes always fit. It only queues a send request.
+        e.getKey().write(EMPTY);
+      } catch (IOException | RuntimeException ex) {
+        // Closed or reset meanwhile: nothing left to push; a blocked writer gets its own error.
+        writing.remove(e.getKey(), entry);
+        log.log(Level.FINEST, "watchdog kick failed", ex);
       }
     }
   }
