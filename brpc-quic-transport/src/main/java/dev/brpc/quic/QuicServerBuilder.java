@@ -122,8 +122,7 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
   /** TLS from a generated development certificate. */
   public QuicServerBuilder useTransportSecurity(SelfSignedCertificate certificate) {
     checkNotNull(certificate, "certificate");
-    return useTransportSecurity(
-        Pem.stream(certificate.certificatePem()), Pem.stream(certificate.privateKeyPem()));
+    return keyStore(certificate.keyStore(), Pem.KEY_ALIAS, Pem.keyPassword());
   }
 
   /** TLS from the key entry {@code alias} of {@code keyStore} (RSA or EC P-256/384/521). */
@@ -255,10 +254,5 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
       throw new UnsupportedOperationException(what + " does not apply to forCallbacks(): the"
           + " callback server rides on the channel's connections");
     }
-  }
-
-  /** The transport settings, for {@link QuicChannelBuilder#callbackServer}. */
-  TransportConfig config() {
-    return config;
   }
 }

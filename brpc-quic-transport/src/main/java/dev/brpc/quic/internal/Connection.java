@@ -212,12 +212,6 @@ final class Connection {
     }
   }
 
-  int activeStreams() {
-    synchronized (lock) {
-      return streams.size();
-    }
-  }
-
   /** Whether new outgoing streams must fail: the connection is closing or closed. */
   Status newStreamRefusal() {
     synchronized (lock) {

@@ -78,23 +78,11 @@ final class HeaderBlock {
   }
 
   /**
-   * The size {@code metadata} counts against a metadata limit: names plus values plus 32
-   * bytes per field, as HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE counts it.
-   */
-  static long listSize(Metadata metadata) {
-    byte[][] fields = InternalMetadata.serialize(metadata);
-    long size = 0;
-    for (int i = 0; i < fields.length; i += 2) {
-      size += fields[i].length + fields[i + 1].length + FIELD_OVERHEAD;
-    }
-    return size;
-  }
-
-  /**
    * Decodes {@code buf[offset, offset + length)}.
    *
    * @param request whether pseudo-fields are allowed (the first HEADERS of a request stream)
-   * @param maxListSize the metadata limit, counted as {@link #listSize} does
+   * @param maxListSize the metadata limit: names plus values plus {@value #FIELD_OVERHEAD}
+   *     bytes per field, as HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE counts it
    * @throws MetadataTooLargeException if the fields add up to more than {@code maxListSize}
    * @throws ProtocolException if the block is malformed
    */

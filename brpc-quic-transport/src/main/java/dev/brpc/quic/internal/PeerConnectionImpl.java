@@ -2,7 +2,6 @@ package dev.brpc.quic.internal;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.brpc.quic.PeerConnection;
-import dev.brpc.quic.QuicAttributes;
 import io.grpc.Attributes;
 import io.grpc.Channel;
 import io.grpc.ChannelLogger;
@@ -149,9 +148,5 @@ final class PeerConnectionImpl implements PeerConnection {
     public Collection<Class<? extends SocketAddress>> getSupportedSocketAddressTypes() {
       return Collections.singleton(ConnectionAddress.class);
     }
-  }
-
-  static Attributes attributesOf(Connection c, Metadata peer, Attributes extra) {
-    return c.baseAttributes().setAll(extra).set(QuicAttributes.PEER_METADATA, peer).build();
   }
 }

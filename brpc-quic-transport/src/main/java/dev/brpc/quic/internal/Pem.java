@@ -1,6 +1,5 @@
 package dev.brpc.quic.internal;
 
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
@@ -102,8 +101,4 @@ public final class Pem {
     }
   }
 
-  /** A stream over PEM text. */
-  public static InputStream stream(String pem) {
-    return new ByteArrayInputStream(pem.getBytes(StandardCharsets.US_ASCII));
-  }
 }

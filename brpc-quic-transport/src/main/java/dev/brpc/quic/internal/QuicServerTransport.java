@@ -21,7 +21,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import tech.kwik.core.QuicStream;
@@ -253,10 +252,6 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     synchronized (lock) {
       return keepAlive;
     }
-  }
-
-  Connection connection() {
-    return connection;
   }
 
   @Override

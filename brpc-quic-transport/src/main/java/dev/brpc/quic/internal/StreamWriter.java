@@ -129,12 +129,6 @@ final class StreamWriter implements Runnable {
     return true;
   }
 
-  boolean isDone() {
-    synchronized (lock) {
-      return done;
-    }
-  }
-
   @GuardedBy("lock")
   private void scheduleLocked() {
     if (!running && stream != null && (!queue.isEmpty() || finQueued)) {

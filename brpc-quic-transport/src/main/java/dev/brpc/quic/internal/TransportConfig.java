@@ -24,18 +24,4 @@ public final class TransportConfig {
   public boolean keepAliveWithoutCalls = false;
   /** How long the connect-time exchange of SETTINGS may take. */
   public long handshakeTimeoutNanos = TimeUnit.SECONDS.toNanos(20);
-
-  public TransportConfig copy() {
-    TransportConfig c = new TransportConfig();
-    c.maxInboundMessageSize = maxInboundMessageSize;
-    c.maxInboundMetadataSize = maxInboundMetadataSize;
-    c.maxConcurrentCallsPerConnection = maxConcurrentCallsPerConnection;
-    c.streamReceiveWindow = streamReceiveWindow;
-    c.idleTimeoutNanos = idleTimeoutNanos;
-    c.keepAliveTimeNanos = keepAliveTimeNanos;
-    c.keepAliveTimeoutNanos = keepAliveTimeoutNanos;
-    c.keepAliveWithoutCalls = keepAliveWithoutCalls;
-    c.handshakeTimeoutNanos = handshakeTimeoutNanos;
-    return c;
-  }
 }
