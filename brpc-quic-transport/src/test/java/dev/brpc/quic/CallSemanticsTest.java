@@ -35,6 +35,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -279,28 +280,10 @@ class CallSemanticsTest {
     AtomicReference<ClientCallStreamObserver<Msg>> call = new AtomicReference<>();
     EchoGrpc.newStub(channel(reverse)).serverStream(
         Msg.newBuilder().setText("flood").setCount(count).setSize(size).build(),
-        new ClientResponseObserver<Msg, Msg>() {
-          @Override
-          public void beforeStart(ClientCallStreamObserver<Msg> requestStream) {
-            call.set(requestStream);
-            requestStream.disableAutoRequestWithInitial(0);
-          }
-
-          @Override
-          public void onNext(Msg value) {
-            received.add(value);
-          }
-
-          @Override
-          public void onError(Throwable t) {
-            done.completeExceptionally(t);
-          }
-
-          @Override
-          public void onCompleted() {
-            done.complete(null);
-          }
-        });
+        observer(done, received, requestStream -> {
+          call.set(requestStream);
+          requestStream.disableAutoRequestWithInitial(0);
+        }));
     EchoService callee = pair.callee(reverse);
     assertTrue(callee.floodBlocked.await(20, TimeUnit.SECONDS), "the writer never saw backpressure");
     long bufferedBytes = callee.floodSentBeforeBlocked.get() * (long) size;
@@ -362,8 +345,19 @@ class CallSemanticsTest {
 
   /** Completes {@code done} with the last message (or the error), collecting every message. */
   static StreamObserver<Msg> observer(CompletableFuture<Msg> done, List<Msg> received) {
-    return new StreamObserver<Msg>() {
+    return observer(done, received, call -> { });
+  }
+
+  /** As {@link #observer(CompletableFuture, List)}, with a hook on the call before it starts. */
+  static ClientResponseObserver<Msg, Msg> observer(CompletableFuture<Msg> done,
+      List<Msg> received, Consumer<ClientCallStreamObserver<Msg>> beforeStart) {
+    return new ClientResponseObserver<Msg, Msg>() {
       Msg last;
+
+      @Override
+      public void beforeStart(ClientCallStreamObserver<Msg> requestStream) {
+        beforeStart.accept(requestStream);
+      }
 
       @Override
       public void onNext(Msg value) {
