@@ -37,7 +37,9 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>{@link #forCallbacks()} builds the other kind: a server with no socket that serves the
  * calls a server makes back into a client, on the connections a {@link QuicChannelBuilder}
- * dials.
+ * dials. Its {@code maxInboundMessageSize} and {@code maxInboundMetadataSize} limit the
+ * callbacks it receives; connection settings (TLS, idle timeout, keepalive, stream credit)
+ * belong to the channel and are rejected here.
  *
  * <p>Settings a QUIC transport cannot honour ({@code maxConnectionIdle}, {@code
  * maxConnectionAge}, {@code permitKeepAliveTime}, ...) throw {@link
@@ -62,7 +64,7 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
       options = null;
       config = new TransportConfig();
       delegate = new ServerImplBuilder((tracers, metrics) -> {
-        callbackServer = new CallbackServer(tracers);
+        callbackServer = new CallbackServer(tracers, config);
         return callbackServer;
       });
     }
@@ -165,6 +167,7 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
   /** How long a client has to send its SETTINGS after the QUIC handshake. */
   @Override
   public QuicServerBuilder handshakeTimeout(long timeout, TimeUnit unit) {
+    checkListening("handshakeTimeout");
     checkArgument(timeout > 0, "handshakeTimeout must be > 0");
     config.handshakeTimeoutNanos = unit.toNanos(timeout);
     delegate.handshakeTimeout(timeout, unit);
@@ -174,6 +177,7 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
   /** Pings each client after this long without a ping answer, to detect dead clients. */
   @Override
   public QuicServerBuilder keepAliveTime(long time, TimeUnit unit) {
+    checkListening("keepAliveTime");
     checkArgument(time > 0, "keepAliveTime must be > 0");
     config.keepAliveTimeNanos = Math.max(unit.toNanos(time), TimeUnit.SECONDS.toNanos(1));
     return this;
@@ -181,6 +185,7 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
 
   @Override
   public QuicServerBuilder keepAliveTimeout(long timeout, TimeUnit unit) {
+    checkListening("keepAliveTimeout");
     checkArgument(timeout > 0, "keepAliveTimeout must be > 0");
     config.keepAliveTimeoutNanos = unit.toNanos(timeout);
     return this;
@@ -191,6 +196,7 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
    * fail UNAVAILABLE). Clients keep quiet connections open with pings. Default 30 seconds.
    */
   public QuicServerBuilder quicIdleTimeout(long timeout, TimeUnit unit) {
+    checkListening("quicIdleTimeout");
     checkArgument(unit.toMillis(timeout) >= 1000, "quicIdleTimeout must be >= 1 second");
     config.idleTimeoutNanos = unit.toNanos(timeout);
     return this;
@@ -201,6 +207,7 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
    * credit); further calls wait for a free stream. Default 1000.
    */
   public QuicServerBuilder maxConcurrentCallsPerConnection(int max) {
+    checkListening("maxConcurrentCallsPerConnection");
     checkArgument(max > 0, "maxConcurrentCallsPerConnection must be > 0");
     config.maxConcurrentCallsPerConnection = max;
     return this;
@@ -252,7 +259,7 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
   private void checkListening(String what) {
     if (options == null) {
       throw new UnsupportedOperationException(what + " does not apply to forCallbacks(): the"
-          + " callback server rides on the channel's connections");
+          + " callback server rides on the channel's connections; set it on QuicChannelBuilder");
     }
   }
 }

@@ -146,7 +146,7 @@ class CallSemanticsTest {
   @ValueSource(booleans = {false, true})
   void tenMebibyteMessages_roundTrip(boolean reverse) throws Exception {
     pair = new QuicPair(s -> s.maxInboundMessageSize(16 << 20),
-        c -> c.maxInboundMessageSize(16 << 20));
+        c -> c.maxInboundMessageSize(16 << 20), cb -> cb.maxInboundMessageSize(16 << 20));
     byte[] big = new byte[10 << 20];
     for (int i = 0; i < big.length; i++) {
       big[i] = (byte) (i * 31);
@@ -233,7 +233,9 @@ class CallSemanticsTest {
   @ParameterizedTest(name = "reverse={0}")
   @ValueSource(booleans = {false, true})
   void maxInboundMessageSize_overLimit_failsResourceExhausted(boolean reverse) throws Exception {
-    pair = new QuicPair(s -> s.maxInboundMessageSize(1024), c -> c.maxInboundMessageSize(1024));
+    // The callee's server sets the limit: the server forward, the callback server in reverse.
+    pair = new QuicPair(s -> s.maxInboundMessageSize(1024), c -> c,
+        cb -> cb.maxInboundMessageSize(1024));
     EchoGrpc.EchoBlockingStub stub = EchoGrpc.newBlockingStub(pair.channel(reverse));
     StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> stub.unary(
         Msg.newBuilder().setPayload(ByteString.copyFrom(new byte[4096])).build()));

@@ -110,4 +110,17 @@ class ConnectionTest {
     assertTrue(peer.isOpen());
     EchoGrpc.newBlockingStub(pair.reverse()).unary(Msg.getDefaultInstance());
   }
+
+  @Test
+  void callbackServer_rejectsConnectionSettingsThatBelongToTheChannel() {
+    QuicServerBuilder b = QuicServerBuilder.forCallbacks();
+    assertThrows(UnsupportedOperationException.class,
+        () -> b.quicIdleTimeout(5, TimeUnit.SECONDS));
+    assertThrows(UnsupportedOperationException.class,
+        () -> b.keepAliveTime(5, TimeUnit.SECONDS));
+    assertThrows(UnsupportedOperationException.class,
+        () -> b.maxConcurrentCallsPerConnection(10));
+    assertThrows(UnsupportedOperationException.class,
+        () -> b.useTransportSecurity(QuicPair.CERT));
+  }
 }

@@ -36,6 +36,14 @@ final class QuicPair {
   QuicPair(UnaryOperator<QuicServerBuilder> serverConfig,
       UnaryOperator<QuicChannelBuilder> channelConfig, ServerInterceptor... interceptors)
       throws Exception {
+    this(serverConfig, channelConfig, c -> c, interceptors);
+  }
+
+  /** @param callbacksConfig configures the client's {@code forCallbacks()} server */
+  QuicPair(UnaryOperator<QuicServerBuilder> serverConfig,
+      UnaryOperator<QuicChannelBuilder> channelConfig,
+      UnaryOperator<QuicServerBuilder> callbacksConfig, ServerInterceptor... interceptors)
+      throws Exception {
     server = serverConfig.apply(QuicServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
         .useTransportSecurity(CERT)
         .addService(io.grpc.ServerInterceptors.intercept(serverEcho, interceptors))
@@ -50,8 +58,8 @@ final class QuicPair {
             QuicPair.this.disconnected.add(status);
           }
         })).build().start();
-    callbacks = QuicServerBuilder.forCallbacks()
-        .addService(io.grpc.ServerInterceptors.intercept(clientEcho, interceptors))
+    callbacks = callbacksConfig.apply(QuicServerBuilder.forCallbacks()
+        .addService(io.grpc.ServerInterceptors.intercept(clientEcho, interceptors)))
         .build().start();
     channel = channelConfig.apply(QuicChannelBuilder.forAddress("localhost", server.getPort())
         .trustCertificate(CERT.certificate())

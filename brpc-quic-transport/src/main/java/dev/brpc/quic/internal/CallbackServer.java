@@ -39,12 +39,19 @@ public final class CallbackServer implements InternalServer {
       Collections.synchronizedMap(new WeakHashMap<>());
 
   private final List<? extends ServerStreamTracer.Factory> tracerFactories;
+  private final TransportConfig limits;
   private final Object lock = new Object();
   @GuardedBy("lock") private ServerListener listener;
   @GuardedBy("lock") private boolean shutdown;
 
-  public CallbackServer(List<? extends ServerStreamTracer.Factory> tracerFactories) {
+  /**
+   * @param limits the request limits ({@code maxInboundMessageSize},
+   *     {@code maxInboundMetadataSize}) of the calls this server serves
+   */
+  public CallbackServer(List<? extends ServerStreamTracer.Factory> tracerFactories,
+      TransportConfig limits) {
     this.tracerFactories = tracerFactories;
+    this.limits = limits;
   }
 
   @Override
@@ -64,7 +71,7 @@ public final class CallbackServer implements InternalServer {
       connection.refuseNewPeerStreams();
       return;
     }
-    new QuicServerTransport(connection, false, tracerFactories).start(l,
+    new QuicServerTransport(connection, false, tracerFactories, limits).start(l,
         Attributes.newBuilder().set(QuicAttributes.PEER_METADATA, peerMetadata).build());
   }
 

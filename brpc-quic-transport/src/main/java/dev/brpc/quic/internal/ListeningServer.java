@@ -206,7 +206,8 @@ public final class ListeningServer implements InternalServer {
         extra.set(QuicAttributes.PEER_IDENTITY, result.identity());
       }
       Attributes extraAttrs = extra.build();
-      QuicServerTransport transport = new QuicServerTransport(connection, true, tracerFactories);
+      QuicServerTransport transport = new QuicServerTransport(connection, true, tracerFactories,
+          options.config);
       transport.start(l, extraAttrs);
       connection.sendSettings(result.reply());
       PeerConnectionImpl p = new PeerConnectionImpl(connection, peerMetadata,

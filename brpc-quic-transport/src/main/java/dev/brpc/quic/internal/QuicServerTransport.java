@@ -42,6 +42,8 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
   private final Connection connection;
   private final boolean owner;
   private final List<? extends ServerStreamTracer.Factory> tracerFactories;
+  private final int maxInboundMessageSize;
+  private final int maxInboundMetadataSize;
   private final TransportTracer tracer = new TransportTracer();
 
   private final Object lock = new Object();
@@ -52,11 +54,17 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
   @GuardedBy("lock") private boolean terminated;
   @GuardedBy("lock") private KeepAliveManager keepAlive;
 
+  /**
+   * @param limits the request limits of the gRPC server this transport serves: the
+   *     connection's own config on the listening side, the callback server's on a dialed one
+   */
   QuicServerTransport(Connection connection, boolean owner,
-      List<? extends ServerStreamTracer.Factory> tracerFactories) {
+      List<? extends ServerStreamTracer.Factory> tracerFactories, TransportConfig limits) {
     this.connection = connection;
     this.owner = owner;
     this.tracerFactories = tracerFactories;
+    this.maxInboundMessageSize = limits.maxInboundMessageSize;
+    this.maxInboundMetadataSize = limits.maxInboundMetadataSize;
     this.logId = InternalLogId.allocate(getClass(), connection.remoteAddress.toString());
   }
 
@@ -119,11 +127,10 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
           "server is shutting down"), true);
       return;
     }
-    TransportConfig config = connection.config;
     InputStream in = StreamReader.input(stream);
     HeaderBlock.Decoded headers;
     try {
-      headers = StreamReader.readRequestHeaders(in, config.maxInboundMetadataSize);
+      headers = StreamReader.readRequestHeaders(in, maxInboundMetadataSize);
     } catch (MetadataTooLargeException e) {
       StreamRejector.reject(stream, Status.RESOURCE_EXHAUSTED.withDescription(
           "request metadata too large: " + e.getMessage()), false);
@@ -148,7 +155,7 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     StatsTraceContext stats =
         StatsTraceContext.newServerContext(tracerFactories, method, headers.metadata);
     QuicServerStream s = new QuicServerStream(this, connection, stream, in, stats, tracer,
-        attrs, headers.authority, config.maxInboundMessageSize);
+        attrs, headers.authority, maxInboundMessageSize);
     Status closed = connection.register(s);
     if (closed != null) {
       stream.resetStream(Wire.errorCode(Status.CANCELLED));
