@@ -148,6 +148,7 @@ final class Connection {
           closeWithError(Wire.PROTOCOL_ERROR, "more than one control stream");
         }
       } else {
+        KwikSendFix.apply(stream);
         acceptCallStream(stream);
       }
     });
@@ -387,6 +388,7 @@ final class Connection {
       openerThread = Thread.currentThread();
       try {
         stream = quic.createStream(true);
+        KwikSendFix.apply(stream);
       } catch (IOException | RuntimeException e) {
         Status s = terminatedStatus();
         callback.failed(s != null ? s
@@ -417,7 +419,9 @@ final class Connection {
     byte[] frame = HeaderBlock.encodeFrame(Wire.FRAME_SETTINGS, metadata, null, null, prefix);
     controlWriter.execute(() -> {
       try {
-        controlOut = quic.createStream(false).getOutputStream();
+        QuicStream control = quic.createStream(false);
+        KwikSendFix.apply(control);
+        controlOut = control.getOutputStream();
         controlOut.write(frame);
       } catch (IOException | RuntimeException e) {
         handleControlWriteFailure(e);

@@ -49,6 +49,7 @@ public final class DialingTransportFactory implements ClientTransportFactory {
   private final Options options;
 
   public DialingTransportFactory(Options options) {
+    KwikSendFix.requireAvailable();
     this.options = options;
   }
 

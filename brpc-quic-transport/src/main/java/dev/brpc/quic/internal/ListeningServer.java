@@ -79,6 +79,7 @@ public final class ListeningServer implements InternalServer {
 
   @Override
   public void start(ServerListener listener) throws IOException {
+    KwikSendFix.requireAvailable();
     InetSocketAddress requested = (InetSocketAddress) options.address;
     DatagramSocket socket = requested.getAddress() == null
         ? new DatagramSocket(requested.getPort())

@@ -15,7 +15,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * reader task and, while it has data queued, one writer task on {@link #io()}: a cached pool
  * of daemon threads named {@code brpc-quic-io-N} that grows with the number of streams in
  * flight and shrinks after {@value #IO_KEEP_ALIVE_SECONDS} idle seconds. {@link #timer()} is one
- * daemon thread for timeouts, keepalive and the stalled-writer watchdog.
+ * daemon thread for timeouts and keepalive.
  *
  * <p>Thread-safe.
  */

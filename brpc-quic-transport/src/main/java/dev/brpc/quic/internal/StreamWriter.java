@@ -191,12 +191,7 @@ final class StreamWriter implements Runnable {
       }
       try {
         if (length > 0) {
-          WriteWatchdog.begin(out);
-          try {
-            out.write(array, offset, length);
-          } finally {
-            WriteWatchdog.end(out);
-          }
+          out.write(array, offset, length);
         }
         if (fin) {
           out.close();

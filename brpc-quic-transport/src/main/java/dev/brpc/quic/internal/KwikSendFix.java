@@ -1,0 +1,135 @@
+package dev.brpc.quic.internal;
+
+import java.io.OutputStream;
+import java.lang.reflect.Field;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import tech.kwik.core.QuicStream;
+import tech.kwik.core.stream.SendBuffer;
+
+/**
+ * Works around kwik 0.10.9's lost-send-request race, which otherwise strands written data in a
+ * stream's send buffer. Applied to every stream before its first write.
+ *
+ * <p>The race: {@code StreamOutputStreamImpl.scheduleSendStreamFrameRequest} reads the counter
+ * {@code sendRequestsQueued}, queues a send request when it is 0, and only then increments it.
+ * The sender thread can run that request in between: it decrements the counter to -1, sends one
+ * frame and, with data left, tries to queue the next request, which it skips because the
+ * counter is not 0. The writer then increments the counter back to 0. Nothing is queued any
+ * more: the rest of the buffer is never sent (a write of more than one packet's worth arrives
+ * in part and the call hangs), and a writer blocked on a full buffer is never woken. Measured
+ * on 2 cores: a 4 KiB request stalled after 3 of its 4 packets in about one call in 50;
+ * {@code KwikSendFixTest} keeps the reproduction. Upstream kwik still has the race.
+ *
+ * <p>The fix: the stream's {@code SendBuffer} is replaced, while still empty, by a subclass
+ * whose {@link SendBuffer#hasData()} (which the sender thread calls after decrementing the
+ * counter and before deciding whether to queue the next request) first waits until the counter
+ * is no longer negative, that is, until the thread that queued the request has counted it.
+ * That thread is a few instructions away from the increment and holds no lock the sender needs
+ * (kwik's request queue is lock-free), so the wait is a short spin; it is bounded in case an
+ * unforeseen path breaks the invariant.
+ *
+ * <p>This needs reflective access to kwik's internal package, which the class path gives. On
+ * the module path the JVM needs
+ * {@code --add-opens tech.kwik.core/tech.kwik.core.stream=ALL-UNNAMED}; without it
+ * {@link #requireAvailable()} fails the server or channel at build time, loudly, rather than
+ * letting calls hang.
+ *
+ * <p>Thread-safe. {@link #apply} must run before anything is written to the stream.
+ */
+final class KwikSendFix {
+  private static final Logger log = Logger.getLogger(KwikSendFix.class.getName());
+  private static final long MAX_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+  private static final Field SEND_BUFFER;
+  private static final Field COUNTER;
+  private static final RuntimeException UNAVAILABLE;
+
+  static {
+    Field buffer = null;
+    Field counter = null;
+    RuntimeException error = null;
+    try {
+      Class<?> c = Class.forName("tech.kwik.core.stream.StreamOutputStreamImpl");
+      buffer = c.getDeclaredField("sendBuffer");
+      counter = c.getDeclaredField("sendRequestsQueued");
+      if (buffer.getType() != SendBuffer.class || counter.getType() != AtomicInteger.class) {
+        throw new NoSuchFieldException("unexpected field types");
+      }
+      buffer.setAccessible(true);
+      counter.setAccessible(true);
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      buffer = null;
+      counter = null;
+      error = new IllegalStateException("brpc-java cannot apply its fix for kwik's stalled-send"
+          + " race (" + e + "). On the module path, run with --add-opens"
+          + " tech.kwik.core/tech.kwik.core.stream=ALL-UNNAMED; with another kwik version than"
+          + " the one brpc-java pins, use the pinned one.", e);
+    }
+    SEND_BUFFER = buffer;
+    COUNTER = counter;
+    UNAVAILABLE = error;
+  }
+
+  private KwikSendFix() {}
+
+  /** Throws if the fix cannot be applied in this JVM. */
+  static void requireAvailable() {
+    if (UNAVAILABLE != null) {
+      throw UNAVAILABLE;
+    }
+  }
+
+  /** Patches the output of {@code stream}, a stream we write to (not a peer's control stream). */
+  static void apply(QuicStream stream) {
+    requireAvailable();
+    OutputStream out = stream.getOutputStream();
+    if (!SEND_BUFFER.getDeclaringClass().isInstance(out)) {
+      return;
+    }
+    try {
+      SendBuffer old = (SendBuffer) SEND_BUFFER.get(out);
+      if (old instanceof CountingSendBuffer || !old.isEmpty()) {
+        return;
+      }
+      AtomicInteger counter = (AtomicInteger) COUNTER.get(out);
+      SEND_BUFFER.set(out, new CountingSendBuffer(old.getMaxSize(), counter));
+    } catch (IllegalAccessException e) {
+      throw new IllegalStateException("cannot patch a kwik stream", e);
+    }
+  }
+
+  /** A send buffer whose {@link #hasData} waits for the writer's count of its request. */
+  private static final class CountingSendBuffer extends SendBuffer {
+    private final AtomicInteger requestsQueued;
+
+    CountingSendBuffer(int maxSize, AtomicInteger requestsQueued) {
+      super(maxSize);
+      this.requestsQueued = requestsQueued;
+    }
+
+    @Override
+    public boolean hasData() {
+      if (requestsQueued.get() < 0) {
+        awaitCount();
+      }
+      return super.hasData();
+    }
+
+    private void awaitCount() {
+      long start = System.nanoTime();
+      int spins = 0;
+      while (requestsQueued.get() < 0) {
+        if (++spins < 100) {
+          Thread.onSpinWait();
+        } else if (System.nanoTime() - start < MAX_WAIT_NANOS) {
+          Thread.yield(); // the writer was preempted between its two steps
+        } else {
+          log.log(Level.FINE, "kwik send-request counter stayed negative; not waiting longer");
+          return;
+        }
+      }
+    }
+  }
+}
