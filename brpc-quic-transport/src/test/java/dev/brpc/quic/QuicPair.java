@@ -20,6 +20,7 @@ import java.util.function.UnaryOperator;
 final class QuicPair {
   static final SelfSignedCertificate CERT = SelfSignedCertificate.generate("localhost");
 
+  private final SevereLogs severeLogs = SevereLogs.start();
   final EchoService serverEcho = new EchoService();
   final EchoService clientEcho = new EchoService();
   final Server server;
@@ -95,12 +96,17 @@ final class QuicPair {
     return reverse ? reverse() : forward();
   }
 
+  /** Shuts everything down; fails if it does not terminate or gRPC logged a SEVERE error. */
   void close() throws InterruptedException {
     channel.shutdownNow();
     callbacks.shutdownNow();
     server.shutdownNow();
-    channel.awaitTermination(10, TimeUnit.SECONDS);
-    callbacks.awaitTermination(10, TimeUnit.SECONDS);
-    server.awaitTermination(10, TimeUnit.SECONDS);
+    boolean terminated = channel.awaitTermination(10, TimeUnit.SECONDS)
+        & callbacks.awaitTermination(10, TimeUnit.SECONDS)
+        & server.awaitTermination(10, TimeUnit.SECONDS);
+    severeLogs.assertNone();
+    if (!terminated) {
+      throw new AssertionError("channel or servers did not terminate within 10 s");
+    }
   }
 }

@@ -174,9 +174,10 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
             }
             reader = r;
           }
+          // Before the writer starts: its progress reports need an allocated stream.
+          state.runOnTransportThread(state::onStreamAllocated);
           writer.attach(stream);
           SharedExecutors.io().execute(r);
-          state.runOnTransportThread(state::onStreamAllocated);
           return true;
         }
 

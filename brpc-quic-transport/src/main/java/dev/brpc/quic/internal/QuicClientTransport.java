@@ -68,6 +68,8 @@ final class QuicClientTransport
   @GuardedBy("lock") private Connection connection;
   @GuardedBy("lock") private Status shutdownStatus;
   @GuardedBy("lock") private boolean shutdownNotified;
+  /** transportShutdown has returned: gRPC requires it before transportTerminated. */
+  @GuardedBy("lock") private boolean shutdownDelivered;
   @GuardedBy("lock") private boolean terminated;
   @GuardedBy("lock") private final Set<QuicClientStream> streams = new HashSet<>();
   @GuardedBy("lock") private KeepAliveManager keepAlive;
@@ -363,13 +365,17 @@ final class QuicClientTransport
     if (l != null) {
       l.transportShutdown(status, error);
     }
+    synchronized (lock) {
+      shutdownDelivered = true;
+    }
+    maybeTerminate(); // a caller that raced with us may have skipped it
   }
 
   private void maybeTerminate() {
     Listener l;
     Connection c;
     synchronized (lock) {
-      if (terminated || shutdownStatus == null || !streams.isEmpty()) {
+      if (terminated || !shutdownDelivered || !streams.isEmpty()) {
         return;
       }
       // A dialing transport owns its connection: it terminates with the connection, which

@@ -40,6 +40,7 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
   @GuardedBy("lock") private boolean inboundDone;
   @GuardedBy("lock") private boolean outboundDone;
   @GuardedBy("lock") private boolean released;
+  @GuardedBy("lock") private boolean outcomeReported;
 
   QuicServerStream(QuicServerTransport transport, Connection connection, QuicStream stream,
       InputStream in, StatsTraceContext statsTraceCtx, TransportTracer tracer,
@@ -101,7 +102,7 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
     }
     writer.reset(code);
     reader.abort(code);
-    state.runOnTransportThread(() -> state.transportReportStatus(status));
+    reportOutcome(status);
     release();
   }
 
@@ -115,6 +116,8 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
       send = !trailersQueued;
       trailersQueued = true;
     }
+    // Before the trailers go out: once they are written, the writer reports completion.
+    reportOutcome(status);
     if (send) {
       writer.enqueue(StreamRejector.trailersFrame(status, false));
       writer.finish();
@@ -123,8 +126,26 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
     synchronized (lock) {
       inboundDone = true;
     }
-    state.runOnTransportThread(() -> state.transportReportStatus(status));
     release();
+  }
+
+  /**
+   * Tells gRPC how the call ended, once: OK when the trailers are out, else {@code status}.
+   * gRPC's stream state accepts only one of {@code complete()} and
+   * {@code transportReportStatus()}, and after a failure the trailers can still go out.
+   */
+  private void reportOutcome(Status status) {
+    synchronized (lock) {
+      if (outcomeReported) {
+        return;
+      }
+      outcomeReported = true;
+    }
+    if (status.isOk()) {
+      state.runOnTransportThread(state::complete);
+    } else {
+      state.runOnTransportThread(() -> state.transportReportStatus(status));
+    }
   }
 
   private void release() {
@@ -197,7 +218,7 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
         // NO_ERROR after trailers). Releases the stream's credit.
         reader.abort(Wire.NO_ERROR);
       }
-      state.runOnTransportThread(state::complete);
+      reportOutcome(Status.OK);
       release();
     }
   }
