@@ -10,9 +10,21 @@ import io.grpc.Status;
  * <p>Callbacks run on a transport thread: return quickly and never block on a call.
  */
 public interface QuicConnectionListener {
-  /** The connection is set up (SETTINGS exchanged): calls can go both ways. */
+  /**
+   * The connection is set up and calls can go both ways. On a server this runs once the client
+   * is admitted and before the client is told so: whatever the listener registers is in place
+   * when the client's first call arrives. On a channel it runs once the server's SETTINGS are in.
+   */
   default void connected(PeerConnection connection) {}
 
   /** The connection is gone; {@code status} says why (OK-like closes are UNAVAILABLE). */
   default void disconnected(PeerConnection connection, Status status) {}
+
+  /**
+   * Channels only: a connection attempt failed before {@link #connected}, for example because
+   * the server is unreachable, its certificate is not trusted, or its {@link ConnectHandler}
+   * refused the client ({@code status} then carries the handler's code and description). The
+   * channel retries with backoff, as grpc channels do.
+   */
+  default void connectFailed(java.net.SocketAddress server, Status status) {}
 }

@@ -47,13 +47,25 @@ class ConnectionTest {
   void connectHandler_refusesClient_callsFailWithItsStatus() throws Exception {
     Metadata wrong = new Metadata();
     wrong.put(TOKEN, "wrong");
-    pair = new QuicPair(s -> s.connectHandler(tokenCheck()), c -> c.connectMetadata(wrong));
+    java.util.concurrent.LinkedBlockingQueue<Status> failures =
+        new java.util.concurrent.LinkedBlockingQueue<>();
+    pair = new QuicPair(s -> s.connectHandler(tokenCheck()), c -> c.connectMetadata(wrong)
+        .connectionListener(new QuicConnectionListener() {
+          @Override
+          public void connectFailed(java.net.SocketAddress server, Status status) {
+            failures.add(status);
+          }
+        }));
     StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
         () -> EchoGrpc.newBlockingStub(pair.forward()).unary(Msg.getDefaultInstance()));
     assertEquals(Status.Code.UNAUTHENTICATED, e.getStatus().getCode());
     assertTrue(String.valueOf(e.getStatus().getDescription()).contains("bad token"),
         e.getStatus().toString());
     assertNull(pair.connected.poll(), "a refused client was reported connected");
+    // The channel's listener hears the refusal too (BrpcClient.connect() reports it from here).
+    Status failure = failures.poll(10, java.util.concurrent.TimeUnit.SECONDS);
+    assertEquals(Status.Code.UNAUTHENTICATED, failure.getCode());
+    assertTrue(String.valueOf(failure.getDescription()).contains("bad token"), failure.toString());
   }
 
   @Test

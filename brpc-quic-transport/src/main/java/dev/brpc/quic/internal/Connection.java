@@ -124,8 +124,19 @@ final class Connection {
     quic.setConnectionListener(event -> SharedExecutors.io().execute(() -> onTerminated(event)));
   }
 
-  void addListener(Listener listener) {
-    listeners.add(listener);
+  /**
+   * Adds a listener, unless the connection has terminated: then returns its status and the
+   * listener hears nothing. Checked under the lock that {@link #terminate} sets the status
+   * under, so a listener either hears {@code terminated} or gets the status here.
+   */
+  Status addListener(Listener listener) {
+    synchronized (lock) {
+      if (terminatedStatus != null) {
+        return terminatedStatus;
+      }
+      listeners.add(listener);
+      return null;
+    }
   }
 
   void removeListener(Listener listener) {

@@ -128,6 +128,8 @@ public final class DialingTransportFactory implements ClientTransportFactory {
             if (l != null) {
               l.disconnected(p, status);
             }
+          } else if (l != null) {
+            l.connectFailed(target, status);
           }
         }
       });

@@ -207,13 +207,11 @@ public final class ListeningServer implements InternalServer {
         extra.set(QuicAttributes.PEER_IDENTITY, result.identity());
       }
       Attributes extraAttrs = extra.build();
-      QuicServerTransport transport = new QuicServerTransport(connection, true, tracerFactories,
-          options.config);
-      transport.start(l, extraAttrs);
-      connection.sendSettings(result.reply());
       PeerConnectionImpl p = new PeerConnectionImpl(connection, peerMetadata,
           connection.baseAttributes().setAll(extraAttrs).build());
       peer = p;
+      // The listener hears of the peer before the peer hears it is admitted (our SETTINGS), so
+      // whatever it registers is in place when the peer's first call arrives.
       QuicConnectionListener cl = options.connectionListener;
       if (cl != null) {
         try {
@@ -222,6 +220,10 @@ public final class ListeningServer implements InternalServer {
           log.log(Level.WARNING, "QuicConnectionListener.connected threw", e);
         }
       }
+      QuicServerTransport transport = new QuicServerTransport(connection, true, tracerFactories,
+          options.config);
+      transport.start(l, extraAttrs);
+      connection.sendSettings(result.reply());
     }
 
     @Override

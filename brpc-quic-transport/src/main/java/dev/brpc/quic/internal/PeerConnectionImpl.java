@@ -4,18 +4,10 @@ import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.brpc.quic.PeerConnection;
 import io.grpc.Attributes;
 import io.grpc.Channel;
-import io.grpc.ChannelLogger;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
-import io.grpc.internal.ClientTransportFactory;
-import io.grpc.internal.ConnectionClientTransport;
-import io.grpc.internal.GrpcUtil;
 import io.grpc.internal.ManagedChannelImplBuilder;
 import java.net.SocketAddress;
-import java.util.Collection;
-import java.util.Collections;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 
 /**
  * {@link PeerConnection} over a {@link Connection}. Its {@link #channel()} is a grpc
@@ -28,14 +20,17 @@ import java.util.concurrent.TimeUnit;
  */
 final class PeerConnectionImpl implements PeerConnection {
   private final Connection connection;
+  private final AttachedTransportFactory.ConnectionAddress address;
   private final Metadata peerMetadata;
   private final Attributes attributes;
   private final Object lock = new Object();
   @GuardedBy("lock") private ManagedChannel channel;
   @GuardedBy("lock") private boolean closed;
+  @GuardedBy("lock") private final java.util.List<Runnable> closeHooks = new java.util.ArrayList<>();
 
   PeerConnectionImpl(Connection connection, Metadata peerMetadata, Attributes attributes) {
     this.connection = connection;
+    this.address = new AttachedTransportFactory.ConnectionAddress(connection);
     this.peerMetadata = peerMetadata;
     this.attributes = attributes;
   }
@@ -83,70 +78,41 @@ final class PeerConnectionImpl implements PeerConnection {
   /** The connection is gone: in-flight calls have failed already; refuse new ones. */
   void closed() {
     ManagedChannel c;
+    java.util.List<Runnable> hooks;
     synchronized (lock) {
       closed = true;
       c = channel;
+      hooks = java.util.List.copyOf(closeHooks);
+      closeHooks.clear();
     }
     if (c != null) {
       c.shutdownNow();
     }
+    hooks.forEach(Runnable::run);
+  }
+
+  /** Runs {@code hook} once the connection has closed: now if it already has. */
+  void whenClosed(Runnable hook) {
+    synchronized (lock) {
+      if (!closed) {
+        closeHooks.add(hook);
+        return;
+      }
+    }
+    hook.run();
   }
 
   private ManagedChannel newChannel() {
     ManagedChannelImplBuilder builder = new ManagedChannelImplBuilder(
-        new ConnectionAddress(connection), connection.id, null, null,
-        () -> new AttachedTransportFactory(), null);
-    builder.idleTimeout(31, TimeUnit.DAYS); // over 30 days disables idle mode
-    builder.maxInboundMessageSize(connection.config.maxInboundMessageSize);
-    builder.setStatsRecordStartedRpcs(false);
-    builder.setStatsRecordFinishedRpcs(false);
-    builder.setStatsRecordRetryMetrics(false);
-    return builder.build();
+        address, connection.id, null, null, AttachedTransportFactory::new, null);
+    return AttachedTransportFactory.configure(builder, connection.config.maxInboundMessageSize).build();
   }
 
-  /** The address of one existing connection: a channel built on it never dials. */
-  static final class ConnectionAddress extends SocketAddress {
-    private static final long serialVersionUID = 1L;
-    final transient Connection connection;
-
-    ConnectionAddress(Connection connection) {
-      this.connection = connection;
-    }
-
-    @Override
-    public String toString() {
-      return connection.toString();
-    }
-  }
-
-  /** Makes transports attached to the connection of a {@link ConnectionAddress}. */
-  private static final class AttachedTransportFactory implements ClientTransportFactory {
-    @Override
-    public ConnectionClientTransport newClientTransport(SocketAddress address,
-        ClientTransportOptions options, ChannelLogger channelLogger) {
-      Connection c = ((ConnectionAddress) address).connection;
-      return QuicClientTransport.attached(c, options.getAuthority(),
-          GrpcUtil.getGrpcUserAgent("brpc-quic", options.getUserAgent()),
-          options.getEagAttributes());
-    }
-
-    @Override
-    public ScheduledExecutorService getScheduledExecutorService() {
-      return SharedExecutors.timer();
-    }
-
-    @Override
-    public SwapChannelCredentialsResult swapChannelCredentials(
-        io.grpc.ChannelCredentials channelCreds) {
-      return null;
-    }
-
-    @Override
-    public void close() {}
-
-    @Override
-    public Collection<Class<? extends SocketAddress>> getSupportedSocketAddressTypes() {
-      return Collections.singleton(ConnectionAddress.class);
-    }
+  /**
+   * The address of this connection, one instance for its lifetime: load balancers compare
+   * addresses, so a group channel must see the same one on every update.
+   */
+  AttachedTransportFactory.ConnectionAddress address() {
+    return address;
   }
 }

@@ -141,13 +141,16 @@ final class QuicClientTransport
     synchronized (lock) {
       c = connection;
     }
-    Status refusal = c.newStreamRefusal();
+    // Listen first, then check: a connection that terminates in between is seen either way.
+    Status refusal = c.addListener(this);
+    if (refusal == null) {
+      refusal = c.newStreamRefusal();
+    }
     if (refusal != null) {
       shutdownWith(refusal, SimpleDisconnectError.CONNECTION_ABORTED);
       maybeTerminate();
       return;
     }
-    c.addListener(this);
     Metadata peer = c.peerSettings.getNow(new Metadata());
     becomeReady(c, peer);
   }
@@ -171,7 +174,12 @@ final class QuicClientTransport
       connection = c;
       abandon = shutdownStatus != null;
     }
-    c.addListener(this);
+    Status gone = c.addListener(this);
+    if (gone != null) {
+      shutdownWith(gone, SimpleDisconnectError.CONNECTION_RESET);
+      maybeTerminate();
+      return;
+    }
     if (abandon) {
       c.shutdownNow(Status.UNAVAILABLE.withDescription("transport shut down while connecting"));
       return;

@@ -104,10 +104,10 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
         keepAlive.onTransportStarted();
       }
     }
-    connection.addListener(this);
     connection.setCallee(this);
-    if (connection.terminatedStatus() != null) {
-      terminated(connection.terminatedStatus());
+    Status gone = connection.addListener(this);
+    if (gone != null) {
+      terminated(gone);
     }
   }
 

@@ -1,0 +1,123 @@
+package dev.brpc.quic;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkNotNull;
+
+import dev.brpc.quic.internal.PeerGroupChannel;
+import io.grpc.Channel;
+import io.grpc.ConnectivityState;
+import io.grpc.ManagedChannel;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A changing set of {@link PeerConnection}s that dialed this server, and one {@link Channel}
+ * that spreads calls over them round-robin: a call on {@link #channel()} goes to one member.
+ * It behaves as a grpc channel does over a changing set of servers: with no ready member a call
+ * fails UNAVAILABLE, unless it is {@link io.grpc.CallOptions#withWaitForReady() wait-for-ready},
+ * in which case it waits (within its deadline) for a member to join.
+ *
+ * <pre>{@code
+ * PeerGroup agents = PeerGroup.create("agents");
+ * // in a QuicConnectionListener: agents.add(connection) / agents.remove(connection)
+ * AgentGrpc.newBlockingStub(agents.channel()).withWaitForReady().status(request);
+ * }</pre>
+ *
+ * <p>Members leave by themselves when their connection closes. Thread-safe.
+ */
+public final class PeerGroup {
+  private final PeerGroupChannel group;
+
+  private PeerGroup(PeerGroupChannel group) {
+    this.group = group;
+  }
+
+  /**
+   * A group named {@code name} (the authority its calls carry, so it must be a valid URI
+   * authority) whose channel accepts responses up to grpc's default of 4 MiB.
+   */
+  public static PeerGroup create(String name) {
+    return create(name, 4 * 1024 * 1024);
+  }
+
+  /** A group whose channel accepts responses up to {@code maxInboundMessageSize} bytes. */
+  public static PeerGroup create(String name, int maxInboundMessageSize) {
+    checkNotNull(name, "name");
+    checkArgument(maxInboundMessageSize > 0, "maxInboundMessageSize must be > 0");
+    return new PeerGroup(new PeerGroupChannel(name, maxInboundMessageSize));
+  }
+
+  /** Adds a connection; false if it is already a member or already closed. */
+  public boolean add(PeerConnection connection) {
+    return group.add(checkNotNull(connection, "connection"));
+  }
+
+  /** Removes a connection; false if it was not a member. */
+  public boolean remove(PeerConnection connection) {
+    return group.remove(checkNotNull(connection, "connection"));
+  }
+
+  /** A snapshot of the members. */
+  public List<PeerConnection> members() {
+    return group.members();
+  }
+
+  /** The round-robin channel over the members. Shut it down through {@link #shutdown()}. */
+  public Channel channel() {
+    return group.channel();
+  }
+
+  /** True while at least one member can take a call. */
+  public boolean isReady() {
+    return group.channel().getState(true) == ConnectivityState.READY;
+  }
+
+  /**
+   * Waits until at least one member can take a call; returns false if none could within the
+   * timeout.
+   */
+  public boolean awaitReady(long timeout, TimeUnit unit) throws InterruptedException {
+    ManagedChannel ch = group.channel();
+    long deadline = System.nanoTime() + unit.toNanos(timeout);
+    Object signal = new Object();
+    while (true) {
+      ConnectivityState state = ch.getState(true);
+      if (state == ConnectivityState.READY) {
+        return true;
+      }
+      if (state == ConnectivityState.SHUTDOWN) {
+        return false;
+      }
+      long left = deadline - System.nanoTime();
+      if (left <= 0) {
+        return false;
+      }
+      boolean[] changed = {false};
+      ch.notifyWhenStateChanged(state, () -> {
+        synchronized (signal) {
+          changed[0] = true;
+          signal.notifyAll();
+        }
+      });
+      synchronized (signal) {
+        while (!changed[0]) {
+          left = deadline - System.nanoTime();
+          if (left <= 0) {
+            return ch.getState(false) == ConnectivityState.READY;
+          }
+          TimeUnit.NANOSECONDS.timedWait(signal, left);
+        }
+      }
+    }
+  }
+
+  /** Refuses new calls on {@link #channel()}; calls in flight finish. */
+  public void shutdown() {
+    group.channel().shutdown();
+  }
+
+  /** Cancels the calls in flight on {@link #channel()} and refuses new ones. */
+  public void shutdownNow() {
+    group.channel().shutdownNow();
+  }
+}
