@@ -1,0 +1,483 @@
+package dev.brpc;
+
+import static com.google.common.base.Preconditions.checkNotNull;
+import static com.google.common.base.Preconditions.checkState;
+
+import com.google.errorprone.annotations.concurrent.GuardedBy;
+import dev.brpc.quic.PeerConnection;
+import dev.brpc.quic.QuicChannelBuilder;
+import dev.brpc.quic.QuicConnectionListener;
+import dev.brpc.quic.QuicServerBuilder;
+import io.grpc.BindableService;
+import io.grpc.Channel;
+import io.grpc.ConnectivityState;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Server;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.SocketAddress;
+import java.security.KeyStore;
+import java.security.cert.X509Certificate;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import javax.net.ssl.X509TrustManager;
+
+/**
+ * A client of a {@link BrpcServer} that serves its own gRPC services to that server, over one
+ * QUIC connection. It reconnects by itself when the connection drops, with grpc's exponential
+ * backoff; each connection gets a new id from the server.
+ *
+ * <pre>{@code
+ * try (BrpcClient client = BrpcClient.forAddress("localhost", 8443)
+ *     .trustCertificates(new File("cert.pem"))
+ *     .addService(new NamerGrpc.NamerImplBase() {
+ *       public void name(NameRequest request, StreamObserver<NameReply> reply) {
+ *         reply.onNext(NameReply.newBuilder().setName("Ada").build());
+ *         reply.onCompleted();
+ *       }
+ *     })
+ *     .build()) {
+ *   UUID id = client.connect();
+ *   GreetReply greeting = GreeterGrpc.newBlockingStub(client.channel())
+ *       .greet(GreetRequest.getDefaultInstance()); // the server calls Namer back meanwhile
+ * }
+ * }</pre>
+ *
+ * <p>Calls on {@link #channel()} while disconnected behave as on any grpc channel: they fail
+ * UNAVAILABLE, or wait for the connection if made {@code withWaitForReady()}.
+ *
+ * <p>Thread-safe.
+ */
+public final class BrpcClient implements AutoCloseable {
+  private static final Logger log = Logger.getLogger(BrpcClient.class.getName());
+  private static final long CLOSE_GRACE_SECONDS = 30;
+
+  /** Hears the client's connections come and go. Runs on a transport thread: return quickly. */
+  public interface Listener {
+    /** Connected; {@code id} is the id the server gave this connection. */
+    default void connected(UUID id) {}
+
+    /** The connection with {@code id} is gone; the client reconnects unless closed. */
+    default void disconnected(UUID id, Status status) {}
+
+    /** An attempt to connect failed (unreachable, untrusted, refused); it will be retried. */
+    default void connectFailed(Status status) {}
+  }
+
+  private final ManagedChannel channel;
+  private final Server callbacks;
+  private final List<Listener> listeners;
+  private final Object lock = new Object();
+  @GuardedBy("lock") private UUID id;
+  @GuardedBy("lock") private boolean connected;
+  @GuardedBy("lock") private Status lastFailure;
+  @GuardedBy("lock") private long failures;
+  @GuardedBy("lock") private boolean watching;
+  @GuardedBy("lock") private boolean closed;
+
+  private BrpcClient(QuicChannelBuilder quic, Server callbacks, List<Listener> listeners) {
+    this.callbacks = callbacks;
+    this.listeners = List.copyOf(listeners);
+    this.channel = quic.callbackServer(callbacks).connectionListener(new Events()).build();
+  }
+
+  /** A builder for a client of the server at {@code host:port}. */
+  public static Builder forAddress(String host, int port) {
+    return new Builder(QuicChannelBuilder.forAddress(host, port));
+  }
+
+  /**
+   * Connects, if not connected, and returns the connection's id. Fails with the status of the
+   * first attempt that fails: UNAVAILABLE if the server cannot be reached, or the status of a
+   * server that refused the client (UNAUTHENTICATED from its {@link Authenticator}, say). The
+   * client keeps trying in the background either way, until closed.
+   *
+   * @throws StatusRuntimeException the failed attempt's status
+   */
+  public UUID connect() {
+    return await(false, Long.MAX_VALUE);
+  }
+
+  /**
+   * Connects, waiting through failed attempts (retried with backoff) for up to
+   * {@code timeout}. A refusal by the server's authenticator (UNAUTHENTICATED or
+   * PERMISSION_DENIED) fails at once.
+   *
+   * @throws StatusRuntimeException DEADLINE_EXCEEDED, with the last failure, when time is up;
+   *     the refusal's status if refused
+   */
+  public UUID connect(long timeout, TimeUnit unit) {
+    return await(true, System.nanoTime() + unit.toNanos(timeout));
+  }
+
+  private UUID await(boolean throughFailures, long deadline) {
+    long failuresBefore;
+    synchronized (lock) {
+      checkState(!closed, "client is closed");
+      if (connected) {
+        return id;
+      }
+      failuresBefore = failures;
+    }
+    startWatching();
+    channel.getState(true);
+    synchronized (lock) {
+      while (true) {
+        if (connected) {
+          return id;
+        }
+        if (closed) {
+          throw Status.UNAVAILABLE.withDescription("client closed while connecting")
+              .asRuntimeException();
+        }
+        if (failures > failuresBefore) {
+          Status.Code code = lastFailure.getCode();
+          if (!throughFailures || code == Status.Code.UNAUTHENTICATED
+              || code == Status.Code.PERMISSION_DENIED) {
+            throw lastFailure.asRuntimeException();
+          }
+        }
+        long left = deadline == Long.MAX_VALUE ? Long.MAX_VALUE : deadline - System.nanoTime();
+        if (left <= 0) {
+          throw Status.DEADLINE_EXCEEDED.withDescription("not connected in time"
+              + (lastFailure != null ? "; last attempt: " + lastFailure : ""))
+              .asRuntimeException();
+        }
+        try {
+          if (left == Long.MAX_VALUE) {
+            lock.wait();
+          } else {
+            TimeUnit.NANOSECONDS.timedWait(lock, left);
+          }
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw Status.CANCELLED.withDescription("interrupted while connecting").withCause(e)
+              .asRuntimeException();
+        }
+      }
+    }
+  }
+
+  /**
+   * Keeps the client connected: whenever the channel falls idle (its connection dropped), ask
+   * for a new connection. Failed attempts are retried by grpc with its exponential backoff.
+   */
+  private void startWatching() {
+    synchronized (lock) {
+      if (watching) {
+        return;
+      }
+      watching = true;
+    }
+    watch(channel.getState(false));
+  }
+
+  private void watch(ConnectivityState state) {
+    synchronized (lock) {
+      if (closed) {
+        return;
+      }
+    }
+    if (state == ConnectivityState.SHUTDOWN) {
+      return;
+    }
+    if (state == ConnectivityState.IDLE) {
+      state = channel.getState(true);
+    }
+    channel.notifyWhenStateChanged(state, () -> watch(channel.getState(false)));
+  }
+
+  /** The id of the current connection, or of the last one while reconnecting. */
+  public UUID id() {
+    synchronized (lock) {
+      checkState(id != null, "not connected yet: call connect() first");
+      return id;
+    }
+  }
+
+  /** True while connected. */
+  public boolean isConnected() {
+    synchronized (lock) {
+      return connected;
+    }
+  }
+
+  /** The channel for calls to the server, for any stub. Closed with the client. */
+  public Channel channel() {
+    return channel;
+  }
+
+  /**
+   * Stops: no new calls in either direction (they fail UNAVAILABLE); calls in flight, either
+   * way, finish, then the connection closes. Returns at once.
+   */
+  public BrpcClient shutdown() {
+    markClosed();
+    channel.shutdown();
+    callbacks.shutdown();
+    return this;
+  }
+
+  /** As {@link #shutdown()}, and cancels the calls in flight in both directions. */
+  public BrpcClient shutdownNow() {
+    markClosed();
+    channel.shutdownNow();
+    callbacks.shutdownNow();
+    return this;
+  }
+
+  private void markClosed() {
+    synchronized (lock) {
+      closed = true;
+      lock.notifyAll();
+    }
+  }
+
+  public boolean awaitTermination(long timeout, TimeUnit unit) throws InterruptedException {
+    long deadline = System.nanoTime() + unit.toNanos(timeout);
+    return channel.awaitTermination(timeout, unit)
+        && callbacks.awaitTermination(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
+  }
+
+  public boolean isTerminated() {
+    return channel.isTerminated() && callbacks.isTerminated();
+  }
+
+  /**
+   * {@link #shutdown()}, waits up to 30 seconds for calls in flight, then cancels what is left;
+   * returns when the connection and its threads are released.
+   */
+  @Override
+  public void close() {
+    shutdown();
+    try {
+      if (!awaitTermination(CLOSE_GRACE_SECONDS, TimeUnit.SECONDS)) {
+        shutdownNow();
+        awaitTermination(CLOSE_GRACE_SECONDS, TimeUnit.SECONDS);
+      }
+    } catch (InterruptedException e) {
+      shutdownNow();
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** The transport's connection events. Runs on transport threads. */
+  private final class Events implements QuicConnectionListener {
+    @Override
+    public void connected(PeerConnection connection) {
+      String header = connection.peerMetadata().get(ClientRegistry.CLIENT_ID_HEADER);
+      UUID newId;
+      try {
+        newId = UUID.fromString(String.valueOf(header));
+      } catch (IllegalArgumentException e) {
+        log.log(Level.WARNING, "server sent no valid client id (" + header + "); is it a"
+            + " BrpcServer?");
+        return;
+      }
+      synchronized (lock) {
+        id = newId;
+        connected = true;
+        lock.notifyAll();
+      }
+      for (Listener l : listeners) {
+        try {
+          l.connected(newId);
+        } catch (RuntimeException e) {
+          log.log(Level.WARNING, "BrpcClient.Listener.connected threw", e);
+        }
+      }
+    }
+
+    @Override
+    public void disconnected(PeerConnection connection, Status status) {
+      UUID oldId;
+      synchronized (lock) {
+        oldId = id;
+        connected = false;
+      }
+      for (Listener l : listeners) {
+        try {
+          l.disconnected(oldId, status);
+        } catch (RuntimeException e) {
+          log.log(Level.WARNING, "BrpcClient.Listener.disconnected threw", e);
+        }
+      }
+    }
+
+    @Override
+    public void connectFailed(SocketAddress server, Status status) {
+      synchronized (lock) {
+        lastFailure = status;
+        failures++;
+        lock.notifyAll();
+      }
+      for (Listener l : listeners) {
+        try {
+          l.connectFailed(status);
+        } catch (RuntimeException e) {
+          log.log(Level.WARNING, "BrpcClient.Listener.connectFailed threw", e);
+        }
+      }
+    }
+  }
+
+  /**
+   * Configures a {@link BrpcClient}. Settings not offered here are reached through
+   * {@link #transport}.
+   *
+   * <p>Not thread-safe.
+   */
+  public static final class Builder {
+    private final QuicChannelBuilder quic;
+    private final QuicServerBuilder callbacks = QuicServerBuilder.forCallbacks();
+    private final List<Listener> listeners = new ArrayList<>();
+    private boolean built;
+
+    private Builder(QuicChannelBuilder quic) {
+      this.quic = quic;
+    }
+
+    /** A service the server may call on this client. */
+    public Builder addService(BindableService service) {
+      callbacks.addService(service);
+      return this;
+    }
+
+    /** A service the server may call on this client. */
+    public Builder addService(ServerServiceDefinition service) {
+      callbacks.addService(service);
+      return this;
+    }
+
+    /** An interceptor for every call the server makes to this client. */
+    public Builder intercept(ServerInterceptor interceptor) {
+      callbacks.intercept(interceptor);
+      return this;
+    }
+
+    /** Trusts the server certificates (or their CAs) in a PEM file. */
+    public Builder trustCertificates(File pem) {
+      quic.trustCertificates(pem);
+      return this;
+    }
+
+    /** Trusts the certificates in a PEM stream; it is read before this returns. */
+    public Builder trustCertificates(InputStream pem) {
+      quic.trustCertificates(pem);
+      return this;
+    }
+
+    /** Trusts exactly this certificate (pinning). */
+    public Builder trustCertificate(X509Certificate certificate) {
+      quic.trustCertificate(certificate);
+      return this;
+    }
+
+    /** Trusts the certificates of a key store. */
+    public Builder trustStore(KeyStore trustStore) {
+      quic.trustStore(trustStore);
+      return this;
+    }
+
+    /** Verifies the server with this trust manager. */
+    public Builder trustManager(X509TrustManager trustManager) {
+      quic.trustManager(trustManager);
+      return this;
+    }
+
+    /** Accepts any server certificate. Never in production. */
+    public Builder disableCertificateVerificationForDevelopmentOnly() {
+      quic.disableCertificateVerificationForDevelopmentOnly();
+      return this;
+    }
+
+    /** Metadata sent when connecting (a bearer token, say), for the server's authenticator. */
+    public Builder connectMetadata(Metadata metadata) {
+      quic.connectMetadata(metadata);
+      return this;
+    }
+
+    /** As {@link #connectMetadata(Metadata)}, asked anew for every connection (fresh tokens). */
+    public Builder connectMetadata(Supplier<Metadata> metadata) {
+      quic.connectMetadata(metadata);
+      return this;
+    }
+
+    /** Runs the handlers of this client's services, and call callbacks, on {@code executor}. */
+    public Builder executor(Executor executor) {
+      quic.executor(executor);
+      callbacks.executor(executor);
+      return this;
+    }
+
+    /** The largest message accepted, in responses and in the server's calls (default 4 MiB). */
+    public Builder maxInboundMessageSize(int bytes) {
+      quic.maxInboundMessageSize(bytes);
+      callbacks.maxInboundMessageSize(bytes);
+      return this;
+    }
+
+    /** Pings the server after this long without hearing from it (default: off). */
+    public Builder keepAliveTime(long time, TimeUnit unit) {
+      quic.keepAliveTime(time, unit);
+      return this;
+    }
+
+    /** Drops the connection when a keepalive ping is not answered within this. */
+    public Builder keepAliveTimeout(long timeout, TimeUnit unit) {
+      quic.keepAliveTimeout(timeout, unit);
+      return this;
+    }
+
+    /**
+     * QUIC's idle timeout (default 30 s). The client keeps a quiet connection open by itself;
+     * this bounds how long a silently dead server goes unnoticed.
+     */
+    public Builder idleTimeout(long timeout, TimeUnit unit) {
+      quic.quicIdleTimeout(timeout, unit);
+      return this;
+    }
+
+    /** Hears connections come and go. */
+    public Builder addListener(Listener listener) {
+      listeners.add(checkNotNull(listener, "listener"));
+      return this;
+    }
+
+    /**
+     * Direct access to the transport's channel builder, for settings not offered here. brpc
+     * sets the builder's {@code callbackServer} and {@code connectionListener} itself.
+     */
+    public Builder transport(Consumer<QuicChannelBuilder> configure) {
+      configure.accept(quic);
+      return this;
+    }
+
+    /** Builds the client; {@link BrpcClient#connect()} connects it. */
+    public BrpcClient build() {
+      checkState(!built, "build() was already called");
+      built = true;
+      Server server;
+      try {
+        server = callbacks.build().start();
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot start the callback server", e);
+      }
+      return new BrpcClient(quic, server, listeners);
+    }
+  }
+}

@@ -1,0 +1,349 @@
+package dev.brpc;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkNotNull;
+import static com.google.common.base.Preconditions.checkState;
+
+import dev.brpc.quic.QuicServerBuilder;
+import dev.brpc.quic.SelfSignedCertificate;
+import io.grpc.BindableService;
+import io.grpc.Context;
+import io.grpc.Server;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerServiceDefinition;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.security.KeyStore;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.function.Function;
+
+/**
+ * A gRPC server that can call back into the clients connected to it. Each {@link BrpcClient}
+ * holds one QUIC connection to it; the client's calls and the server's callbacks share it,
+ * one QUIC stream per call.
+ *
+ * <pre>{@code
+ * BrpcServer<NamerGrpc.NamerBlockingStub> server =
+ *     BrpcServer.forPort(8443, NamerGrpc::newBlockingStub)
+ *         .useTransportSecurity(new File("cert.pem"), new File("key.pem"))
+ *         .addService(new GreeterGrpc.GreeterImplBase() {
+ *           public void greet(GreetRequest request, StreamObserver<GreetReply> reply) {
+ *             // The client that made this call, called back over its own connection.
+ *             String name = server.clientFromContext().name(NameRequest.getDefaultInstance())
+ *                 .getName();
+ *             reply.onNext(GreetReply.newBuilder().setGreeting("Hello, " + name).build());
+ *             reply.onCompleted();
+ *           }
+ *         })
+ *         .build()
+ *         .start();
+ * }</pre>
+ *
+ * <p>Besides {@link #clientFromContext()}, the server keeps a registry of its clients
+ * ({@link #clients()}, {@link #client(UUID)}, {@link Builder#addListener}) and round-robin
+ * channels over them ({@link #allClients()}, {@link #clientsWithKey(Object)}), for calls made
+ * outside of any request, from a scheduled task for example.
+ *
+ * <p>Thread-safe.
+ *
+ * @param <C> the stub type, built by the {@link ClientServiceBuilder}, that calls a client
+ */
+public final class BrpcServer<C> {
+  private final Server server;
+  private final ClientRegistry<C> registry;
+
+  private BrpcServer(Server server, ClientRegistry<C> registry) {
+    this.server = server;
+    this.registry = registry;
+  }
+
+  /** A builder for a server on {@code port} of every local address; 0 picks a free port. */
+  public static <C> Builder<C> forPort(int port, ClientServiceBuilder<C> clientService) {
+    return new Builder<>(QuicServerBuilder.forPort(port), clientService);
+  }
+
+  /** A builder for a server on {@code address}, e.g. {@code new InetSocketAddress("127.0.0.1", 0)}. */
+  public static <C> Builder<C> forAddress(SocketAddress address,
+      ClientServiceBuilder<C> clientService) {
+    return new Builder<>(QuicServerBuilder.forAddress(address), clientService);
+  }
+
+  /** Binds and starts serving. */
+  public BrpcServer<C> start() throws IOException {
+    server.start();
+    return this;
+  }
+
+  /** The UDP port the server listens on; only valid once started. */
+  public int port() {
+    return server.getPort();
+  }
+
+  /** The address the server listens on; only valid once started. */
+  public InetSocketAddress address() {
+    return (InetSocketAddress) server.getListenSockets().get(0);
+  }
+
+  /**
+   * The client that made the current call, as the stub built by the
+   * {@link ClientServiceBuilder}. Call it inside a handler of this server (or in a context
+   * derived from the handler's); a callback made through it inherits the handler's deadline and
+   * cancellation.
+   *
+   * @throws io.grpc.StatusRuntimeException FAILED_PRECONDITION outside a call from a client of
+   *     this server; UNAVAILABLE once that client has disconnected
+   */
+  public C clientFromContext() {
+    return clientFromContext(Context.current());
+  }
+
+  /** {@link #clientFromContext()} for the call that {@code context} belongs to. */
+  public C clientFromContext(Context context) {
+    return registry.clientOf(checkNotNull(context, "context"));
+  }
+
+  /**
+   * The client that made the current call: its id, identity, address and stub.
+   *
+   * @throws io.grpc.StatusRuntimeException FAILED_PRECONDITION outside a call from a client of
+   *     this server
+   */
+  public ConnectedClient<C> callerFromContext() {
+    return callerFromContext(Context.current());
+  }
+
+  /** {@link #callerFromContext()} for the call that {@code context} belongs to. */
+  public ConnectedClient<C> callerFromContext(Context context) {
+    return registry.callerOf(checkNotNull(context, "context"));
+  }
+
+  /** A snapshot of the connected clients. */
+  public List<ConnectedClient<C>> clients() {
+    return registry.clients();
+  }
+
+  /** The connected client with this id, if it is connected. */
+  public Optional<ConnectedClient<C>> client(UUID id) {
+    return registry.client(checkNotNull(id, "id"));
+  }
+
+  /** A round-robin channel over all connected clients. */
+  public ClientsChannel<C> allClients() {
+    return registry.all();
+  }
+
+  /**
+   * A round-robin channel over the clients whose affinity key equals {@code key} (see
+   * {@link Builder#affinity}); it exists, empty, before any such client connects. Keys should be
+   * a bounded set (tenants, regions): each has its channel until the server shuts down.
+   */
+  public ClientsChannel<C> clientsWithKey(Object key) {
+    return registry.withKey(checkNotNull(key, "key"));
+  }
+
+  /**
+   * Stops accepting clients and new calls in both directions: new calls from clients and new
+   * callbacks fail UNAVAILABLE; calls in flight, either way, finish. Returns at once.
+   */
+  public BrpcServer<C> shutdown() {
+    registry.shutdown(false);
+    server.shutdown();
+    return this;
+  }
+
+  /** As {@link #shutdown()}, and cancels the calls in flight in both directions. */
+  public BrpcServer<C> shutdownNow() {
+    registry.shutdown(true);
+    server.shutdownNow();
+    return this;
+  }
+
+  public boolean isShutdown() {
+    return server.isShutdown();
+  }
+
+  /** True once shut down and every connection is closed. */
+  public boolean isTerminated() {
+    return server.isTerminated();
+  }
+
+  public boolean awaitTermination(long timeout, TimeUnit unit) throws InterruptedException {
+    return server.awaitTermination(timeout, unit);
+  }
+
+  public void awaitTermination() throws InterruptedException {
+    server.awaitTermination();
+  }
+
+  /**
+   * Configures a {@link BrpcServer}. Settings not offered here are reached through
+   * {@link #transport}.
+   *
+   * <p>Not thread-safe.
+   */
+  public static final class Builder<C> {
+    private final QuicServerBuilder quic;
+    private final ClientServiceBuilder<C> clientService;
+    private final List<ClientListener<C>> listeners = new ArrayList<>();
+    private Authenticator authenticator;
+    private Function<? super ConnectedClient<C>, ?> affinity;
+    private int maxInboundMessageSize = 4 * 1024 * 1024;
+    private boolean built;
+
+    private Builder(QuicServerBuilder quic, ClientServiceBuilder<C> clientService) {
+      this.quic = quic;
+      this.clientService = checkNotNull(clientService, "clientService");
+    }
+
+    /** TLS from a PEM certificate chain and a PEM (PKCS#8 or PKCS#1/SEC1) private key. */
+    public Builder<C> useTransportSecurity(File certChain, File privateKey) {
+      quic.useTransportSecurity(certChain, privateKey);
+      return this;
+    }
+
+    /** TLS from PEM streams; they are read before this returns. */
+    public Builder<C> useTransportSecurity(InputStream certChain, InputStream privateKey) {
+      quic.useTransportSecurity(certChain, privateKey);
+      return this;
+    }
+
+    /** TLS from a generated development certificate. */
+    public Builder<C> useTransportSecurity(SelfSignedCertificate certificate) {
+      quic.useTransportSecurity(certificate);
+      return this;
+    }
+
+    /** TLS from the key entry {@code alias} of a key store. */
+    public Builder<C> keyStore(KeyStore keyStore, String alias, char[] password) {
+      quic.keyStore(keyStore, alias, password);
+      return this;
+    }
+
+    /** A service clients may call. */
+    public Builder<C> addService(BindableService service) {
+      quic.addService(service);
+      return this;
+    }
+
+    /** A service clients may call. */
+    public Builder<C> addService(ServerServiceDefinition service) {
+      quic.addService(service);
+      return this;
+    }
+
+    /**
+     * An interceptor for every call clients make; it already sees the caller
+     * ({@link BrpcServer#callerFromContext()} works inside it).
+     */
+    public Builder<C> intercept(ServerInterceptor interceptor) {
+      quic.intercept(interceptor);
+      return this;
+    }
+
+    /** Runs handlers on {@code executor} (grpc's default: a shared cached pool). */
+    public Builder<C> executor(Executor executor) {
+      quic.executor(executor);
+      return this;
+    }
+
+    /**
+     * The largest message accepted, from clients' calls and from their responses to
+     * callbacks (default 4 MiB); larger ones fail RESOURCE_EXHAUSTED.
+     */
+    public Builder<C> maxInboundMessageSize(int bytes) {
+      checkArgument(bytes > 0, "maxInboundMessageSize must be > 0");
+      quic.maxInboundMessageSize(bytes);
+      this.maxInboundMessageSize = bytes;
+      return this;
+    }
+
+    /** The largest metadata block accepted (default 8 KiB). */
+    public Builder<C> maxInboundMetadataSize(int bytes) {
+      quic.maxInboundMetadataSize(bytes);
+      return this;
+    }
+
+    /** Calls one client may have open toward the server at once; more wait (default 1000). */
+    public Builder<C> maxConcurrentCallsPerConnection(int max) {
+      quic.maxConcurrentCallsPerConnection(max);
+      return this;
+    }
+
+    /** How long a client has to complete its handshake and authentication (default 20 s). */
+    public Builder<C> handshakeTimeout(long timeout, TimeUnit unit) {
+      quic.handshakeTimeout(timeout, unit);
+      return this;
+    }
+
+    /** Pings a client after this long without hearing from it (default: off). */
+    public Builder<C> keepAliveTime(long time, TimeUnit unit) {
+      quic.keepAliveTime(time, unit);
+      return this;
+    }
+
+    /** Closes a client's connection when a keepalive ping is not answered within this. */
+    public Builder<C> keepAliveTimeout(long timeout, TimeUnit unit) {
+      quic.keepAliveTimeout(timeout, unit);
+      return this;
+    }
+
+    /** QUIC's idle timeout: a connection silent this long is closed (default 30 s). */
+    public Builder<C> idleTimeout(long timeout, TimeUnit unit) {
+      quic.quicIdleTimeout(timeout, unit);
+      return this;
+    }
+
+    /** Checks each client's connect metadata; see {@link Authenticator}. */
+    public Builder<C> authenticator(Authenticator authenticator) {
+      this.authenticator = checkNotNull(authenticator, "authenticator");
+      return this;
+    }
+
+    /**
+     * Groups clients by a key computed once, when each connects (from its identity or connect
+     * metadata, say); {@link BrpcServer#clientsWithKey(Object)} then routes among a group. A null
+     * key leaves the client out of every group but {@link BrpcServer#allClients()}.
+     */
+    public Builder<C> affinity(Function<? super ConnectedClient<C>, ?> key) {
+      this.affinity = checkNotNull(key, "key");
+      return this;
+    }
+
+    /** Hears clients connect and disconnect. */
+    public Builder<C> addListener(ClientListener<C> listener) {
+      listeners.add(checkNotNull(listener, "listener"));
+      return this;
+    }
+
+    /**
+     * Direct access to the transport's builder, for settings not offered here. brpc sets the
+     * builder's {@code connectHandler} and {@code connectionListener} itself.
+     */
+    public Builder<C> transport(Consumer<QuicServerBuilder> configure) {
+      configure.accept(quic);
+      return this;
+    }
+
+    /** Builds the server; {@link BrpcServer#start()} binds it. */
+    public BrpcServer<C> build() {
+      checkState(!built, "build() was already called");
+      built = true;
+      ClientRegistry<C> registry = new ClientRegistry<>(clientService, authenticator, affinity,
+          listeners, maxInboundMessageSize);
+      // Added last, so it runs first: user interceptors already see the caller.
+      quic.intercept(registry);
+      quic.connectHandler(registry);
+      quic.connectionListener(registry);
+      return new BrpcServer<>(quic.build(), registry);
+    }
+  }
+}

@@ -1,0 +1,207 @@
+package dev.brpc;
+
+import dev.brpc.quic.ConnectHandler;
+import dev.brpc.quic.PeerConnection;
+import dev.brpc.quic.PeerGroup;
+import dev.brpc.quic.QuicAttributes;
+import dev.brpc.quic.QuicConnectionListener;
+import io.grpc.Attributes;
+import io.grpc.Context;
+import io.grpc.Contexts;
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.Status;
+import io.grpc.StatusException;
+import java.net.SocketAddress;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * The server's side of brpc: admits clients (id, authentication), keeps the registry of
+ * connected clients and their groups, and puts the calling client into each call's
+ * {@link Context}.
+ *
+ * <p>The caller of a call is found from the transport attributes of the connection the call
+ * arrived on ({@link #CLIENT_ID}, set at admission), never from anything the client sends, so
+ * a client that learns another's id cannot make itself the other.
+ *
+ * <p>Thread-safe. Admission and listener callbacks run on transport threads.
+ *
+ * @param <C> the client stub type
+ */
+final class ClientRegistry<C> implements ConnectHandler, QuicConnectionListener,
+    ServerInterceptor {
+  private static final Logger log = Logger.getLogger(ClientRegistry.class.getName());
+
+  /** The id the server gave a connection, among its transport attributes. */
+  static final Attributes.Key<UUID> CLIENT_ID = Attributes.Key.create("dev.brpc.clientId");
+  /** The id, as the server's SETTINGS tell it to the client. */
+  static final Metadata.Key<String> CLIENT_ID_HEADER =
+      Metadata.Key.of("brpc-client-id", Metadata.ASCII_STRING_MARSHALLER);
+
+  /** Per registry, so servers of different stub types in one JVM never mix their callers. */
+  final Context.Key<ConnectedClient<C>> caller = Context.key("brpc-caller");
+  private final ClientServiceBuilder<C> builder;
+  private final Authenticator authenticator;
+  private final Function<? super ConnectedClient<C>, ?> affinity;
+  private final List<ClientListener<C>> listeners;
+  private final int maxInboundMessageSize;
+  private final Map<UUID, ConnectedClient<C>> clients = new ConcurrentHashMap<>();
+  private final ClientsChannel<C> all;
+  private final Map<Object, ClientsChannel<C>> byKey = new ConcurrentHashMap<>();
+
+  ClientRegistry(ClientServiceBuilder<C> builder, Authenticator authenticator,
+      Function<? super ConnectedClient<C>, ?> affinity, List<ClientListener<C>> listeners,
+      int maxInboundMessageSize) {
+    this.builder = builder;
+    this.authenticator = authenticator;
+    this.affinity = affinity;
+    this.listeners = List.copyOf(listeners);
+    this.maxInboundMessageSize = maxInboundMessageSize;
+    this.all = new ClientsChannel<>(PeerGroup.create("brpc-clients", maxInboundMessageSize),
+        builder);
+  }
+
+  // ConnectHandler: admission.
+
+  @Override
+  public ConnectResult onConnect(Metadata connectMetadata, SocketAddress remoteAddress)
+      throws StatusException {
+    Object identity = null;
+    if (authenticator != null) {
+      identity = authenticator.authenticate(connectMetadata, remoteAddress);
+      if (identity == null) {
+        throw Status.INTERNAL.withDescription("the server's authenticator returned no identity")
+            .asException();
+      }
+    }
+    UUID id = UUID.randomUUID(); // SecureRandom-backed
+    Metadata reply = new Metadata();
+    reply.put(CLIENT_ID_HEADER, id.toString());
+    return ConnectResult.accept()
+        .withIdentity(identity)
+        .withAttributes(Attributes.newBuilder().set(CLIENT_ID, id).build())
+        .withReply(reply);
+  }
+
+  // QuicConnectionListener: the registry.
+
+  @Override
+  public void connected(PeerConnection connection) {
+    UUID id = connection.attributes().get(CLIENT_ID);
+    Object identity = connection.attributes().get(QuicAttributes.PEER_IDENTITY);
+    C stub = builder.build(connection.channel());
+    Instant now = Instant.now();
+    Object key = null;
+    if (affinity != null) {
+      key = affinity.apply(new ConnectedClient<>(id, connection, stub, identity, now, null));
+    }
+    ConnectedClient<C> client = new ConnectedClient<>(id, connection, stub, identity, now, key);
+    clients.put(id, client);
+    if (!connection.isOpen()) {
+      // Closed while being admitted: disconnected() may have run before the put.
+      clients.remove(id, client);
+      return;
+    }
+    all.group().add(connection);
+    if (key != null) {
+      withKey(key).group().add(connection);
+    }
+    for (ClientListener<C> l : listeners) {
+      try {
+        l.connected(client);
+      } catch (RuntimeException e) {
+        log.log(Level.WARNING, "ClientListener.connected threw", e);
+      }
+    }
+  }
+
+  @Override
+  public void disconnected(PeerConnection connection, Status status) {
+    UUID id = connection.attributes().get(CLIENT_ID);
+    ConnectedClient<C> client = id == null ? null : clients.remove(id);
+    if (client == null) {
+      return;
+    }
+    // Groups drop the connection by themselves when it closes.
+    for (ClientListener<C> l : listeners) {
+      try {
+        l.disconnected(client, status);
+      } catch (RuntimeException e) {
+        log.log(Level.WARNING, "ClientListener.disconnected threw", e);
+      }
+    }
+  }
+
+  // ServerInterceptor: the caller, from the connection.
+
+  @Override
+  public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
+      ServerCallHandler<Q, R> next) {
+    UUID id = call.getAttributes().get(CLIENT_ID);
+    ConnectedClient<C> client = id == null ? null : clients.get(id);
+    if (client == null) {
+      return next.startCall(call, headers);
+    }
+    return Contexts.interceptCall(Context.current().withValue(caller, client), call, headers,
+        next);
+  }
+
+  ConnectedClient<C> callerOf(Context context) {
+    ConnectedClient<C> client = caller.get(context);
+    if (client == null) {
+      throw Status.FAILED_PRECONDITION.withDescription("no brpc client in this context: call"
+          + " clientFromContext() inside a handler of this server, on the handler's thread or"
+          + " in its Context").asRuntimeException();
+    }
+    return client;
+  }
+
+  C clientOf(Context context) {
+    ConnectedClient<C> client = callerOf(context);
+    if (!client.isConnected()) {
+      throw Status.UNAVAILABLE.withDescription(client + " has disconnected").asRuntimeException();
+    }
+    return client.stub();
+  }
+
+  List<ConnectedClient<C>> clients() {
+    return new ArrayList<>(clients.values());
+  }
+
+  Optional<ConnectedClient<C>> client(UUID id) {
+    return Optional.ofNullable(clients.get(id));
+  }
+
+  ClientsChannel<C> all() {
+    return all;
+  }
+
+  ClientsChannel<C> withKey(Object key) {
+    return byKey.computeIfAbsent(key, k -> new ClientsChannel<>(
+        PeerGroup.create("brpc-clients", maxInboundMessageSize), builder));
+  }
+
+  /** Refuses new calls on the group channels; with {@code now}, cancels those in flight. */
+  void shutdown(boolean now) {
+    List<ClientsChannel<C>> channels = new ArrayList<>(byKey.values());
+    channels.add(all);
+    for (ClientsChannel<C> c : channels) {
+      if (now) {
+        c.group().shutdownNow();
+      } else {
+        c.group().shutdown();
+      }
+    }
+  }
+}
