@@ -121,6 +121,7 @@ class CallbackTest {
     assertEquals("kept", Fixture.hub(c).call(text("keep")).getText());
     Context kept = f.hub.contexts.poll(10, TimeUnit.SECONDS);
     c.close();
+    assertEquals(id, f.disconnected.poll(10, TimeUnit.SECONDS));
     StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
         () -> f.server.clientFromContext(kept));
     assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());

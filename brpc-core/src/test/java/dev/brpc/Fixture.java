@@ -29,6 +29,8 @@ final class Fixture implements AutoCloseable {
   static final SelfSignedCertificate CERT = SelfSignedCertificate.generate("localhost");
 
   final Hub hub = new Hub();
+  /** Ids of clients the server saw disconnect, in order. */
+  final LinkedBlockingQueue<java.util.UUID> disconnected = new LinkedBlockingQueue<>();
   final BrpcServer<AgentGrpc.AgentBlockingStub> server;
   private final List<BrpcClient> clients = new ArrayList<>();
   private final List<BrpcServer<?>> servers = new ArrayList<>();
@@ -49,7 +51,14 @@ final class Fixture implements AutoCloseable {
         BrpcServer.forAddress(new InetSocketAddress("127.0.0.1", port),
                 AgentGrpc::newBlockingStub)
             .useTransportSecurity(CERT)
-            .addService(hub))
+            .addService(hub)
+            .addListener(new ClientListener<>() {
+              @Override
+              public void disconnected(ConnectedClient<AgentGrpc.AgentBlockingStub> client,
+                  Status status) {
+                disconnected.add(client.id());
+              }
+            }))
         .build().start();
     servers.add(s);
     return s;

@@ -49,6 +49,9 @@ final class AttachedTransportFactory implements ClientTransportFactory {
   @Override
   public ConnectionClientTransport newClientTransport(SocketAddress address,
       ClientTransportOptions options, ChannelLogger channelLogger) {
+    if (address instanceof NoPeerTransport.Address) {
+      return new NoPeerTransport((NoPeerTransport.Address) address);
+    }
     Connection c = ((ConnectionAddress) address).connection;
     return QuicClientTransport.attached(c, options.getAuthority(),
         GrpcUtil.getGrpcUserAgent("brpc-quic", options.getUserAgent()),
@@ -71,6 +74,6 @@ final class AttachedTransportFactory implements ClientTransportFactory {
 
   @Override
   public Collection<Class<? extends SocketAddress>> getSupportedSocketAddressTypes() {
-    return Collections.singleton(ConnectionAddress.class);
+    return java.util.List.of(ConnectionAddress.class, NoPeerTransport.Address.class);
   }
 }

@@ -316,7 +316,7 @@ final class Connection {
   private void onTerminated(ConnectionTerminatedEvent event) {
     Status status;
     if (event.hasApplicationError() && event.closedByPeer()) {
-      String reason = event.errorDescription();
+      String reason = peerReason(event);
       status = Wire.statusForErrorCode(event.applicationErrorCode(), "connection closed by peer");
       if (reason != null && !reason.isEmpty()) {
         status = status.withDescription(reason);
@@ -333,6 +333,20 @@ final class Connection {
       status = Status.UNAVAILABLE.withDescription("connection closed");
     }
     terminate(status);
+  }
+
+  /**
+   * The reason phrase the peer's CONNECTION_CLOSE carried. kwik only exposes it wrapped, as
+   * {@code "Application error: <code> (<reason>)"}; the code is already in the status.
+   */
+  static String peerReason(ConnectionTerminatedEvent event) {
+    String d = event.errorDescription();
+    String prefix = "Application error: " + event.applicationErrorCode();
+    if (d == null || !d.startsWith(prefix)) {
+      return d;
+    }
+    String rest = d.substring(prefix.length());
+    return rest.startsWith(" (") && rest.endsWith(")") ? rest.substring(2, rest.length() - 1) : null;
   }
 
   /** Fails everything with {@code status}; idempotent. Any thread. */

@@ -6,7 +6,6 @@ import io.grpc.EquivalentAddressGroup;
 import io.grpc.ManagedChannel;
 import io.grpc.NameResolver;
 import io.grpc.NameResolverProvider;
-import io.grpc.Status;
 import io.grpc.StatusOr;
 import io.grpc.SynchronizationContext;
 import io.grpc.internal.ManagedChannelImplBuilder;
@@ -14,7 +13,6 @@ import java.net.SocketAddress;
 import java.net.URI;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.Collections;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -24,7 +22,8 @@ import java.util.Set;
  * members' {@link AttachedTransportFactory.ConnectionAddress}es and grpc's {@code round_robin}
  * policy (from grpc-util) spreads calls over the members that are ready. Everything else is
  * grpc's own channel behaviour: with no ready member a call fails UNAVAILABLE, or waits if it is
- * wait-for-ready; the channel's state is READY while any member is.
+ * wait-for-ready; the channel's state is READY while any member is. An empty group reports one
+ * {@link NoPeerTransport.Address}, whose transport never starts.
  *
  * <p>Thread-safe. The resolver's updates run in the channel's synchronization context.
  */
@@ -32,6 +31,7 @@ public final class PeerGroupChannel {
   private static final String SCHEME = "brpc-group";
 
   private final String name;
+  private final NoPeerTransport.Address noPeer;
   private final ManagedChannel channel;
   private final Object lock = new Object();
   @GuardedBy("lock") private final Set<PeerConnectionImpl> members = new LinkedHashSet<>();
@@ -39,6 +39,7 @@ public final class PeerGroupChannel {
 
   public PeerGroupChannel(String name, int maxInboundMessageSize) {
     this.name = name;
+    this.noPeer = new NoPeerTransport.Address(name);
     ManagedChannelImplBuilder builder = new ManagedChannelImplBuilder(SCHEME + ":///members",
         null, null, AttachedTransportFactory::new, null, null, new Provider());
     builder.defaultLoadBalancingPolicy("round_robin");
@@ -122,7 +123,8 @@ public final class PeerGroupChannel {
 
     @Override
     public Collection<Class<? extends SocketAddress>> getProducedSocketAddressTypes() {
-      return Collections.singleton(AttachedTransportFactory.ConnectionAddress.class);
+      return List.of(AttachedTransportFactory.ConnectionAddress.class,
+          NoPeerTransport.Address.class);
     }
   }
 
@@ -179,10 +181,11 @@ public final class PeerGroupChannel {
           groups.add(new EquivalentAddressGroup(p.address()));
         }
       }
-      StatusOr<List<EquivalentAddressGroup>> addresses = groups.isEmpty()
-          ? StatusOr.fromStatus(Status.UNAVAILABLE.withDescription("no peer connected to " + name))
-          : StatusOr.fromValue(groups);
-      listener.onResult2(ResolutionResult.newBuilder().setAddressesOrError(addresses).build());
+      if (groups.isEmpty()) {
+        groups.add(new EquivalentAddressGroup(noPeer));
+      }
+      listener.onResult2(ResolutionResult.newBuilder()
+          .setAddressesOrError(StatusOr.fromValue(groups)).build());
     }
   }
 }

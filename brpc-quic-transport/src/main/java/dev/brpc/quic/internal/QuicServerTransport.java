@@ -51,6 +51,8 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
   @GuardedBy("lock") private Attributes attributes;
   @GuardedBy("lock") private final Set<QuicServerStream> streams = new HashSet<>();
   @GuardedBy("lock") private boolean shutdown;
+  /** The connection's listeners have been told it terminated (see maybeTerminate). */
+  @GuardedBy("lock") private boolean connectionTerminated;
   @GuardedBy("lock") private boolean terminated;
   @GuardedBy("lock") private KeepAliveManager keepAlive;
 
@@ -225,7 +227,10 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     ServerTransportListener l;
     KeepAliveManager k;
     synchronized (lock) {
-      boolean done = owner ? connection.terminatedStatus() != null
+      // An owner ends with its connection, and only once the connection's listeners have run
+      // (the server's tracker closes the socket there): a thread that merely sees the status
+      // set could report termination while another is still notifying them.
+      boolean done = owner ? connectionTerminated
           : connection.terminatedStatus() != null || (shutdown && streams.isEmpty());
       if (terminated || !done || listener == null) {
         return;
@@ -244,6 +249,9 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
 
   @Override
   public void terminated(Status status) {
+    synchronized (lock) {
+      connectionTerminated = true;
+    }
     maybeTerminate();
   }
 
