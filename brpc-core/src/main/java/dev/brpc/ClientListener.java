@@ -10,6 +10,18 @@ import io.grpc.Status;
  * in {@link BrpcServer#clients()} before {@code connected} runs and out of it before
  * {@code disconnected} runs.
  *
+ * <pre>{@code
+ * builder.addListener(new ClientListener<NamerGrpc.NamerStub>() {
+ *   public void connected(ConnectedClient<NamerGrpc.NamerStub> client) {
+ *     log.info(client + " connected"); // client.stub().name(...) would be asynchronous here
+ *   }
+ *
+ *   public void disconnected(ConnectedClient<NamerGrpc.NamerStub> client, Status status) {
+ *     log.info(client + " left: " + status);
+ *   }
+ * });
+ * }</pre>
+ *
  * @param <C> the server's client stub type
  */
 public interface ClientListener<C> {
