@@ -278,4 +278,25 @@ class ConnectionLifecycleTest {
     assertEquals("leaving", callback.get(10, TimeUnit.SECONDS).getText());
     assertTrue(c.awaitTermination(10, TimeUnit.SECONDS));
   }
+
+  @Test
+  void clientShutdownNow_cancelsCallsInBothDirections() throws Exception {
+    f = new Fixture();
+    Fixture.Agent agent = new Fixture.Agent("abrupt");
+    BrpcClient c = f.connect(f.clientBuilder(agent));
+    ListenableFuture<Rep> outbound = HubGrpc.newFutureStub(c.channel()).call(text("gate"));
+    ListenableFuture<Rep> callback = AgentGrpc.newFutureStub(
+        f.server.client(c.id()).orElseThrow().channel()).name(text("hang"));
+    assertTrue(f.hub.gateEntered.await(10, TimeUnit.SECONDS));
+    assertTrue(agent.hanging.await(10, TimeUnit.SECONDS));
+    c.shutdownNow();
+    Throwable t = assertThrows(Exception.class, () -> outbound.get(5, TimeUnit.SECONDS))
+        .getCause();
+    assertEquals(Status.Code.UNAVAILABLE, Status.fromThrowable(t).getCode(), t.toString());
+    t = assertThrows(Exception.class, () -> callback.get(5, TimeUnit.SECONDS)).getCause();
+    assertEquals(Status.Code.UNAVAILABLE, Status.fromThrowable(t).getCode(), t.toString());
+    assertNotNull(agent.cancellations.poll(5, TimeUnit.SECONDS), "callback handler not cancelled");
+    f.hub.gate.countDown();
+    assertTrue(c.awaitTermination(10, TimeUnit.SECONDS));
+  }
 }
