@@ -98,7 +98,8 @@ final class Connection {
   final CompletableFuture<Metadata> peerSettings = new CompletableFuture<>();
 
   private volatile Callee callee;
-  private volatile Thread openerThread;
+  private final Object openerLock = new Object();
+  @GuardedBy("openerLock") private Thread openerThread;
   private OutputStream controlOut; // only touched on controlWriter
 
   @GuardedBy("lock") private final Set<Stream> streams = new HashSet<>();
@@ -365,9 +366,12 @@ final class Connection {
     }
     log.log(Level.FINE, "{0} terminated: {1}", new Object[] {id, status});
     peerSettings.completeExceptionally(status.asRuntimeException());
-    Thread t = openerThread;
-    if (t != null) {
-      t.interrupt(); // kwik's createStream is not woken by a close
+    synchronized (openerLock) {
+      if (openerThread != null) {
+        // kwik's createStream is not woken by a close. Only while createStream runs (see
+        // openStream), so the interrupt cannot reach the pooled thread's next task.
+        openerThread.interrupt();
+      }
     }
     for (Stream s : failed) {
       s.connectionClosed(status);
@@ -404,14 +408,17 @@ final class Connection {
    */
   void openStream(OpenCallback callback) {
     opener.execute(() -> {
-      Status refusal = terminatedStatus();
-      if (refusal != null) {
-        callback.failed(refusal);
-        return;
-      }
       QuicStream stream;
-      openerThread = Thread.currentThread();
+      synchronized (openerLock) {
+        openerThread = Thread.currentThread();
+      }
       try {
+        // Checked after registering as the opener: a terminate() from now on interrupts us.
+        Status refusal = terminatedStatus();
+        if (refusal != null) {
+          callback.failed(refusal);
+          return;
+        }
         stream = quic.createStream(true);
         KwikSendFix.apply(stream);
       } catch (IOException | RuntimeException e) {
@@ -420,8 +427,10 @@ final class Connection {
             : Status.UNAVAILABLE.withDescription("cannot open a stream").withCause(e));
         return;
       } finally {
-        openerThread = null;
-        Thread.interrupted(); // clear an interrupt that arrived after createStream returned
+        synchronized (openerLock) {
+          openerThread = null;
+        }
+        Thread.interrupted(); // an interrupt delivered while we were the opener
       }
       if (!callback.opened(stream)) {
         stream.resetStream(Wire.errorCode(Status.CANCELLED));

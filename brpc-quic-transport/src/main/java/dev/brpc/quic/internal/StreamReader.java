@@ -133,22 +133,24 @@ final class StreamReader implements Runnable {
    * the loop ends without calling back.
    */
   void abort(long code) {
-    Thread t;
     synchronized (lock) {
       if (aborted) {
         return;
       }
       aborted = true;
-      t = thread;
       lock.notifyAll();
     }
     if (code >= 0) {
       stream.abortReading(code);
     }
-    if (t != null) {
+    synchronized (lock) {
       // abortReading wakes a blocked read, but kwik can miss the wakeup if the reader is
-      // between its flag check and its wait; an interrupt makes it re-check the flags.
-      t.interrupt();
+      // between its flag check and its wait; an interrupt makes it re-check the flags. Under
+      // the lock, and only while the loop runs: the loop clears the flag when it leaves, so
+      // the interrupt never reaches whatever task the pooled thread runs next.
+      if (thread != null) {
+        thread.interrupt();
+      }
     }
   }
 
