@@ -32,18 +32,25 @@ import java.util.function.Function;
  * one QUIC stream per call.
  *
  * <pre>{@code
+ * final class GreeterService extends GreeterGrpc.GreeterImplBase {
+ *   private final BrpcServer<NamerGrpc.NamerBlockingStub> server;
+ *
+ *   GreeterService(BrpcServer<NamerGrpc.NamerBlockingStub> server) {
+ *     this.server = server;
+ *   }
+ *
+ *   public void greet(GreetRequest request, StreamObserver<GreetReply> reply) {
+ *     // The client that made this call, called back over its own connection.
+ *     String name = server.clientFromContext().name(NameRequest.getDefaultInstance()).getName();
+ *     reply.onNext(GreetReply.newBuilder().setGreeting("Hello, " + name + "!").build());
+ *     reply.onCompleted();
+ *   }
+ * }
+ *
  * BrpcServer<NamerGrpc.NamerBlockingStub> server =
  *     BrpcServer.forPort(8443, NamerGrpc::newBlockingStub)
  *         .useTransportSecurity(new File("cert.pem"), new File("key.pem"))
- *         .addService(new GreeterGrpc.GreeterImplBase() {
- *           public void greet(GreetRequest request, StreamObserver<GreetReply> reply) {
- *             // The client that made this call, called back over its own connection.
- *             String name = server.clientFromContext().name(NameRequest.getDefaultInstance())
- *                 .getName();
- *             reply.onNext(GreetReply.newBuilder().setGreeting("Hello, " + name).build());
- *             reply.onCompleted();
- *           }
- *         })
+ *         .addService(GreeterService::new)
  *         .build()
  *         .start();
  * }</pre>
@@ -58,11 +65,11 @@ import java.util.function.Function;
  * @param <C> the stub type, built by the {@link ClientServiceBuilder}, that calls a client
  */
 public final class BrpcServer<C> {
-  private final Server server;
   private final ClientRegistry<C> registry;
+  /** Set once by {@link Builder#build()}, before the server is returned to anyone. */
+  private volatile Server server;
 
-  private BrpcServer(Server server, ClientRegistry<C> registry) {
-    this.server = server;
+  private BrpcServer(ClientRegistry<C> registry) {
     this.registry = registry;
   }
 
@@ -194,6 +201,8 @@ public final class BrpcServer<C> {
     private final QuicServerBuilder quic;
     private final ClientServiceBuilder<C> clientService;
     private final List<ClientListener<C>> listeners = new ArrayList<>();
+    private final List<Function<? super BrpcServer<C>, ? extends BindableService>>
+        serviceFactories = new ArrayList<>();
     private Authenticator authenticator;
     private Function<? super ConnectedClient<C>, ?> affinity;
     private int maxInboundMessageSize = 4 * 1024 * 1024;
@@ -237,6 +246,22 @@ public final class BrpcServer<C> {
     /** A service clients may call. */
     public Builder<C> addService(ServerServiceDefinition service) {
       quic.addService(service);
+      return this;
+    }
+
+    /**
+     * A service that needs the server it runs in, typically to call
+     * {@link BrpcServer#clientFromContext()}: {@code factory} is given the server when it is
+     * built.
+     *
+     * <pre>{@code
+     * BrpcServer.forPort(8443, NamerGrpc::newBlockingStub).addService(GreeterService::new)
+     * // where GreeterService(BrpcServer<NamerGrpc.NamerBlockingStub> server) keeps the server
+     * }</pre>
+     */
+    public Builder<C> addService(
+        Function<? super BrpcServer<C>, ? extends BindableService> factory) {
+      serviceFactories.add(checkNotNull(factory, "factory"));
       return this;
     }
 
@@ -339,11 +364,16 @@ public final class BrpcServer<C> {
       built = true;
       ClientRegistry<C> registry = new ClientRegistry<>(clientService, authenticator, affinity,
           listeners, maxInboundMessageSize);
+      BrpcServer<C> brpc = new BrpcServer<>(registry);
+      for (Function<? super BrpcServer<C>, ? extends BindableService> f : serviceFactories) {
+        quic.addService(checkNotNull(f.apply(brpc), "service factory returned null"));
+      }
       // Added last, so it runs first: user interceptors already see the caller.
       quic.intercept(registry);
       quic.connectHandler(registry);
       quic.connectionListener(registry);
-      return new BrpcServer<>(quic.build(), registry);
+      brpc.server = quic.build();
+      return brpc;
     }
   }
 }

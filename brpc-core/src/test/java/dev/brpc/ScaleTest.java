@@ -22,6 +22,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** Many clients at once: every callback arrives, and closing them all releases their threads. */
+@org.junit.jupiter.api.extension.ExtendWith(ThreadDumpOnFailure.class)
 class ScaleTest {
   private static final int CLIENTS = 200;
   /**

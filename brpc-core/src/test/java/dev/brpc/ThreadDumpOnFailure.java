@@ -1,0 +1,36 @@
+package dev.brpc;
+
+import java.util.Arrays;
+import java.util.Map;
+import org.junit.jupiter.api.extension.ExtensionContext;
+import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
+
+/**
+ * Prints the stacks of the transport's and kwik's threads when a test fails, before teardown
+ * releases them: a call that hangs in CI leaves the evidence of where it waited in the log.
+ *
+ * <p>Thread-safe.
+ */
+final class ThreadDumpOnFailure implements TestExecutionExceptionHandler {
+  @Override
+  public void handleTestExecutionException(ExtensionContext context, Throwable failure)
+      throws Throwable {
+    StringBuilder b = new StringBuilder("=== threads at the failure of ")
+        .append(context.getDisplayName()).append(" ===\n");
+    for (Map.Entry<Thread, StackTraceElement[]> e : Thread.getAllStackTraces().entrySet()) {
+      StackTraceElement[] stack = e.getValue();
+      boolean relevant = Arrays.stream(stack).anyMatch(f -> f.getClassName().startsWith("dev.brpc")
+          || f.getClassName().startsWith("tech.kwik") || f.getClassName().startsWith("io.grpc"));
+      if (!relevant) {
+        continue;
+      }
+      b.append('"').append(e.getKey().getName()).append("\" ").append(e.getKey().getState())
+          .append('\n');
+      for (int i = 0; i < Math.min(stack.length, 30); i++) {
+        b.append("    at ").append(stack[i]).append('\n');
+      }
+    }
+    System.err.print(b);
+    throw failure;
+  }
+}
