@@ -25,7 +25,7 @@ import java.util.function.UnaryOperator;
  *
  * <p>Not thread-safe: used by one test.
  */
-final class Fixture implements AutoCloseable {
+final class Fixture {
   static final SelfSignedCertificate CERT = SelfSignedCertificate.generate("localhost");
 
   final Hub hub = new Hub();
@@ -98,8 +98,7 @@ final class Fixture implements AutoCloseable {
     return HubGrpc.newBlockingStub(client.channel()).withDeadlineAfter(20, TimeUnit.SECONDS);
   }
 
-  @Override
-  public void close() throws InterruptedException {
+  void close() throws InterruptedException {
     for (BrpcClient c : clients) {
       c.shutdownNow();
     }
