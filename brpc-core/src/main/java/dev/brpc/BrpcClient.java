@@ -293,13 +293,7 @@ public final class BrpcClient implements AutoCloseable {
         connected = true;
         lock.notifyAll();
       }
-      for (Listener l : listeners) {
-        try {
-          l.connected(newId);
-        } catch (RuntimeException e) {
-          log.log(Level.WARNING, "BrpcClient.Listener.connected threw", e);
-        }
-      }
+      ListenerCalls.fire(listeners, l -> l.connected(newId), "BrpcClient.Listener.connected");
     }
 
     @Override
@@ -309,13 +303,8 @@ public final class BrpcClient implements AutoCloseable {
         oldId = id;
         connected = false;
       }
-      for (Listener l : listeners) {
-        try {
-          l.disconnected(oldId, status);
-        } catch (RuntimeException e) {
-          log.log(Level.WARNING, "BrpcClient.Listener.disconnected threw", e);
-        }
-      }
+      ListenerCalls.fire(listeners, l -> l.disconnected(oldId, status),
+          "BrpcClient.Listener.disconnected");
     }
 
     @Override
@@ -325,13 +314,8 @@ public final class BrpcClient implements AutoCloseable {
         failures++;
         lock.notifyAll();
       }
-      for (Listener l : listeners) {
-        try {
-          l.connectFailed(status);
-        } catch (RuntimeException e) {
-          log.log(Level.WARNING, "BrpcClient.Listener.connectFailed threw", e);
-        }
-      }
+      ListenerCalls.fire(listeners, l -> l.connectFailed(status),
+          "BrpcClient.Listener.connectFailed");
     }
   }
 

@@ -23,8 +23,6 @@ import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 
 /**
  * The server's side of brpc: admits clients (id, authentication), keeps the registry of
@@ -41,8 +39,6 @@ import java.util.logging.Logger;
  */
 final class ClientRegistry<C> implements ConnectHandler, QuicConnectionListener,
     ServerInterceptor {
-  private static final Logger log = Logger.getLogger(ClientRegistry.class.getName());
-
   /** The id the server gave a connection, among its transport attributes. */
   static final Attributes.Key<UUID> CLIENT_ID = Attributes.Key.create("dev.brpc.clientId");
   /** The id, as the server's SETTINGS tell it to the client. */
@@ -117,13 +113,7 @@ final class ClientRegistry<C> implements ConnectHandler, QuicConnectionListener,
     if (key != null) {
       withKey(key).group().add(connection);
     }
-    for (ClientListener<C> l : listeners) {
-      try {
-        l.connected(client);
-      } catch (RuntimeException e) {
-        log.log(Level.WARNING, "ClientListener.connected threw", e);
-      }
-    }
+    ListenerCalls.fire(listeners, l -> l.connected(client), "ClientListener.connected");
   }
 
   @Override
@@ -134,13 +124,8 @@ final class ClientRegistry<C> implements ConnectHandler, QuicConnectionListener,
       return;
     }
     // Groups drop the connection by themselves when it closes.
-    for (ClientListener<C> l : listeners) {
-      try {
-        l.disconnected(client, status);
-      } catch (RuntimeException e) {
-        log.log(Level.WARNING, "ClientListener.disconnected threw", e);
-      }
-    }
+    ListenerCalls.fire(listeners, l -> l.disconnected(client, status),
+        "ClientListener.disconnected");
   }
 
   // ServerInterceptor: the caller, from the connection.
