@@ -106,6 +106,10 @@ public final class BrpcClient implements AutoCloseable {
    * server that refused the client (UNAUTHENTICATED from its {@link Authenticator}, say). The
    * client keeps trying in the background either way, until closed.
    *
+   * <p>From the first {@code connect} on, the client keeps itself connected, so the server can
+   * reach it at any time. Without it the channel connects lazily, on the first call, as grpc
+   * channels do, and does not reconnect until the next call.
+   *
    * @throws StatusRuntimeException the failed attempt's status
    */
   public UUID connect() {
