@@ -14,7 +14,6 @@ import io.grpc.ServerServiceDefinition;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.security.KeyStore;
 import java.util.ArrayList;
@@ -78,7 +77,10 @@ public final class BrpcServer<C> {
     return new Builder<>(QuicServerBuilder.forPort(port), clientService);
   }
 
-  /** A builder for a server on {@code address}, e.g. {@code new InetSocketAddress("127.0.0.1", 0)}. */
+  /**
+   * A builder for a server on {@code address}, e.g.
+   * {@code new InetSocketAddress("127.0.0.1", 0)}.
+   */
   public static <C> Builder<C> forAddress(SocketAddress address,
       ClientServiceBuilder<C> clientService) {
     return new Builder<>(QuicServerBuilder.forAddress(address), clientService);
@@ -93,11 +95,6 @@ public final class BrpcServer<C> {
   /** The UDP port the server listens on; only valid once started. */
   public int port() {
     return server.getPort();
-  }
-
-  /** The address the server listens on; only valid once started. */
-  public InetSocketAddress address() {
-    return (InetSocketAddress) server.getListenSockets().get(0);
   }
 
   /**

@@ -90,10 +90,6 @@ public final class ConnectedClient<C> {
     return connection.isOpen();
   }
 
-  PeerConnection connection() {
-    return connection;
-  }
-
   @Override
   public String toString() {
     return "client " + id + " at " + connection.remoteAddress()

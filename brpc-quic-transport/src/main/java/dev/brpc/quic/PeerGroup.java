@@ -8,6 +8,7 @@ import io.grpc.Channel;
 import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -79,7 +80,6 @@ public final class PeerGroup {
   public boolean awaitReady(long timeout, TimeUnit unit) throws InterruptedException {
     ManagedChannel ch = group.channel();
     long deadline = System.nanoTime() + unit.toNanos(timeout);
-    Object signal = new Object();
     while (true) {
       ConnectivityState state = ch.getState(true);
       if (state == ConnectivityState.READY) {
@@ -88,25 +88,10 @@ public final class PeerGroup {
       if (state == ConnectivityState.SHUTDOWN) {
         return false;
       }
-      long left = deadline - System.nanoTime();
-      if (left <= 0) {
+      CountDownLatch changed = new CountDownLatch(1);
+      ch.notifyWhenStateChanged(state, changed::countDown);
+      if (!changed.await(deadline - System.nanoTime(), TimeUnit.NANOSECONDS)) {
         return false;
-      }
-      boolean[] changed = {false};
-      ch.notifyWhenStateChanged(state, () -> {
-        synchronized (signal) {
-          changed[0] = true;
-          signal.notifyAll();
-        }
-      });
-      synchronized (signal) {
-        while (!changed[0]) {
-          left = deadline - System.nanoTime();
-          if (left <= 0) {
-            return ch.getState(false) == ConnectivityState.READY;
-          }
-          TimeUnit.NANOSECONDS.timedWait(signal, left);
-        }
       }
     }
   }
