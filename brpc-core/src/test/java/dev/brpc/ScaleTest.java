@@ -7,30 +7,24 @@ import com.google.common.util.concurrent.ListenableFuture;
 import dev.brpc.test.AgentGrpc;
 import dev.brpc.test.Rep;
 import dev.brpc.test.Req;
+import dev.brpc.testing.ThreadLeaks;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** Many clients at once: every callback arrives, and closing them all releases their threads. */
-@org.junit.jupiter.api.extension.ExtendWith(ThreadDumpOnFailure.class)
+@org.junit.jupiter.api.extension.ExtendWith(dev.brpc.testing.ThreadDumpOnFailure.class)
 class ScaleTest {
   private static final int CLIENTS = 200;
-  /**
-   * Pools shared by every connection, which keep idle threads for a while by design (brpc's io
-   * pool 10 s, grpc's executor 60 s); they are not per-client threads.
-   */
-  private static final List<String> SHARED_POOLS =
-      List.of("brpc-quic-io-", "brpc-quic-timer-", "grpc-default-executor-", "grpc-timer-");
   private Fixture f;
   private final ExecutorService pool = Executors.newFixedThreadPool(16, r -> {
     Thread t = new Thread(r, "scale-test");
@@ -53,7 +47,7 @@ class ScaleTest {
     // exist before the baseline is taken.
     f.connect("warm-up").close();
     assertTrue(f.disconnected.poll(30, TimeUnit.SECONDS) != null);
-    Set<Thread> baseline = Thread.getAllStackTraces().keySet();
+    ThreadLeaks threads = ThreadLeaks.snapshot("scale-test");
 
     List<Future<BrpcClient>> connecting = new ArrayList<>();
     for (int i = 0; i < CLIENTS; i++) {
@@ -91,19 +85,7 @@ class ScaleTest {
     }
     assertTrue(f.server.clients().isEmpty());
 
-    // Every thread started since the baseline, other than the shared pools' idle workers,
-    // belonged to a connection and must end.
-    List<Thread> leftover = Thread.getAllStackTraces().keySet().stream()
-        .filter(t -> !baseline.contains(t))
-        .filter(t -> SHARED_POOLS.stream().noneMatch(p -> t.getName().startsWith(p)))
-        .filter(t -> !t.getName().equals("scale-test"))
-        .collect(Collectors.toList());
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    for (Thread t : leftover) {
-      t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
-    }
-    List<String> alive = leftover.stream().filter(Thread::isAlive).map(Thread::getName)
-        .collect(Collectors.toList());
-    assertTrue(alive.isEmpty(), alive.size() + " threads outlived their connections: " + alive);
+    // Every thread started since the snapshot belonged to a connection and must end.
+    threads.assertAllEnd(Duration.ofSeconds(30));
   }
 }

@@ -1,4 +1,4 @@
-package dev.brpc;
+package dev.brpc.testing;
 
 import java.util.Arrays;
 import java.util.Map;
@@ -11,7 +11,7 @@ import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
  *
  * <p>Thread-safe.
  */
-final class ThreadDumpOnFailure implements TestExecutionExceptionHandler {
+public final class ThreadDumpOnFailure implements TestExecutionExceptionHandler {
   @Override
   public void handleTestExecutionException(ExtensionContext context, Throwable failure)
       throws Throwable {

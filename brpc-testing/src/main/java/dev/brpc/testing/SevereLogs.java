@@ -1,4 +1,4 @@
-package dev.brpc.quic;
+package dev.brpc.testing;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -15,11 +15,11 @@ import java.util.logging.Logger;
  *
  * <p>Thread-safe.
  */
-final class SevereLogs extends Handler {
+public final class SevereLogs extends Handler {
   private static final String[] LOGGERS = {"io.grpc", "dev.brpc"};
   private final List<LogRecord> records = new ArrayList<>();
 
-  static SevereLogs start() {
+  public static SevereLogs start() {
     SevereLogs h = new SevereLogs();
     h.setLevel(Level.SEVERE);
     for (String name : LOGGERS) {
@@ -46,7 +46,7 @@ final class SevereLogs extends Handler {
   }
 
   /** Stops recording; throws if anything was logged at SEVERE. */
-  synchronized void assertNone() {
+  public synchronized void assertNone() {
     close();
     if (!records.isEmpty()) {
       LogRecord first = records.get(0);
