@@ -194,7 +194,18 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
     return this;
   }
 
-  /** How long connecting (QUIC and SETTINGS) may take. Default 20 seconds. */
+  /**
+   * How long one connection attempt waits for the QUIC handshake. Default 20 seconds. A
+   * shorter one makes a client that keeps reconnecting notice sooner that the server is back:
+   * within an attempt, kwik retransmits its first packet at ever longer intervals.
+   */
+  public QuicChannelBuilder connectTimeout(long timeout, TimeUnit unit) {
+    checkArgument(timeout > 0, "connectTimeout must be > 0");
+    options.config.connectTimeoutNanos = unit.toNanos(timeout);
+    return this;
+  }
+
+  /** How long the server may take to admit us once QUIC is up (SETTINGS). Default 20 seconds. */
   public QuicChannelBuilder handshakeTimeout(long timeout, TimeUnit unit) {
     checkArgument(timeout > 0, "handshakeTimeout must be > 0");
     options.config.handshakeTimeoutNanos = unit.toNanos(timeout);

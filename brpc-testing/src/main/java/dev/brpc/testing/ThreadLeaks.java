@@ -15,11 +15,11 @@ import java.util.stream.Collectors;
  */
 public final class ThreadLeaks {
   /**
-   * Name prefixes of pools shared by every connection: brpc's io pool keeps idle workers
-   * 10 s, grpc's executor 60 s. They are not per-connection threads.
+   * Name prefixes of pools shared by every connection: brpc's io pool and reconnect timer
+   * keep idle workers 10 s, grpc's executor 60 s. They are not per-connection threads.
    */
-  public static final List<String> SHARED_POOLS =
-      List.of("brpc-quic-io-", "brpc-quic-timer-", "grpc-default-executor-", "grpc-timer-");
+  public static final List<String> SHARED_POOLS = List.of("brpc-quic-io-", "brpc-quic-timer-",
+      "brpc-reconnect", "grpc-default-executor-", "grpc-timer-");
 
   private final Set<Thread> baseline;
   private final List<String> ignored;

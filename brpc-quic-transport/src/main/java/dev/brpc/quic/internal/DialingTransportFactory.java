@@ -82,7 +82,7 @@ public final class DialingTransportFactory implements ClientTransportFactory {
           .host(tlsHost)
           .proxy(target.getAddress().getHostAddress())
           .port(target.getPort())
-          .connectTimeout(Duration.ofNanos(config.handshakeTimeoutNanos))
+          .connectTimeout(Duration.ofNanos(config.connectTimeoutNanos))
           .maxIdleTimeout(Duration.ofNanos(config.idleTimeoutNanos))
           .defaultStreamReceiveBufferSize(config.streamReceiveWindow)
           .maxOpenPeerInitiatedBidirectionalStreams(config.maxConcurrentCallsPerConnection)

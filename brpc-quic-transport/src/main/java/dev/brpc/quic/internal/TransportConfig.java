@@ -22,6 +22,12 @@ public final class TransportConfig {
   public long keepAliveTimeNanos = GrpcUtil.KEEPALIVE_TIME_NANOS_DISABLED;
   public long keepAliveTimeoutNanos = GrpcUtil.DEFAULT_KEEPALIVE_TIMEOUT_NANOS;
   public boolean keepAliveWithoutCalls = false;
+  /**
+   * How long one attempt to dial may wait for the QUIC handshake. An attempt toward a server
+   * that does not answer at all ends then, so the next one (after the channel's backoff) starts
+   * with kwik's first, short retransmission timer instead of its ever longer later ones.
+   */
+  public long connectTimeoutNanos = TimeUnit.SECONDS.toNanos(20);
   /** How long the connect-time exchange of SETTINGS may take. */
   public long handshakeTimeoutNanos = TimeUnit.SECONDS.toNanos(20);
 }
