@@ -1,0 +1,251 @@
+package dev.brpc.reliability;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.common.util.concurrent.ListenableFuture;
+import dev.brpc.BrpcClient;
+import dev.brpc.reliability.proto.Msg;
+import dev.brpc.reliability.proto.ProbeGrpc;
+import dev.brpc.testing.ThreadLeaks;
+import dev.brpc.testing.UdpRelay.Direction;
+import io.grpc.Channel;
+import io.grpc.Status;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * The link goes away: briefly (calls ride it out), for longer than the idle timeout (calls
+ * fail, the client comes back), or the client's address changes under a NAT.
+ */
+@ExtendWith(dev.brpc.testing.ThreadDumpOnFailure.class)
+class OutageTest {
+  private Net net;
+  private final ExecutorService workers = Executors.newCachedThreadPool(r -> {
+    Thread t = new Thread(r, "outage-test-worker");
+    t.setDaemon(true);
+    return t;
+  });
+
+  @AfterEach
+  void tearDown() throws Exception {
+    workers.shutdownNow();
+    if (net != null) {
+      net.close();
+    }
+  }
+
+  /** Calls Echo on {@code channel} in a loop until {@code endNanos}; counts into the arrays. */
+  private Future<List<Throwable>> loop(Channel channel, String prefix, long endNanos,
+      long deadlineSeconds, AtomicLong lastSuccessNanos) {
+    return workers.submit(() -> {
+      List<Throwable> failures = new ArrayList<>();
+      for (int i = 0; System.nanoTime() < endNanos; i++) {
+        Msg m = ProbeService.msg(prefix + i, new byte[16]);
+        try {
+          ProbeGrpc.newBlockingStub(channel).withDeadlineAfter(deadlineSeconds, TimeUnit.SECONDS)
+              .echo(m);
+          lastSuccessNanos.accumulateAndGet(System.nanoTime(), Math::max);
+        } catch (RuntimeException e) {
+          failures.add(e);
+        }
+      }
+      return failures;
+    });
+  }
+
+  @Test
+  void blackholes_fiveSecondsUpTwoDown_callsWithFiveSecondDeadlinesAllSucceed() throws Exception {
+    net = new Net(50);
+    BrpcClient client = net.connect(net.viaRelay(new ProbeService()));
+    int cycles = Profile.pick(1, 3);
+    long start = System.nanoTime();
+    long end = start + TimeUnit.SECONDS.toNanos(7L * cycles + 3);
+    AtomicLong last = new AtomicLong();
+    List<Future<List<Throwable>>> loops = List.of(
+        loop(client.channel(), "a-", end, 5, last),
+        loop(client.channel(), "b-", end, 5, last),
+        loop(net.serverSide(client).channel(), "c-", end, 5, last),
+        loop(net.serverSide(client).channel(), "d-", end, 5, last));
+    // The scenario's own clock: 5 s up, 2 s down, per cycle.
+    for (int c = 0; c < cycles; c++) {
+      sleepUntil(start + TimeUnit.SECONDS.toNanos(7L * c + 5));
+      net.relay.blackhole(true);
+      sleepUntil(start + TimeUnit.SECONDS.toNanos(7L * c + 7));
+      net.relay.blackhole(false);
+    }
+    List<Throwable> failures = new ArrayList<>();
+    for (Future<List<Throwable>> l : loops) {
+      failures.addAll(l.get(60, TimeUnit.SECONDS));
+    }
+    assertTrue(failures.isEmpty(), Load.describe(failures));
+    int calls = net.serverProbe.runs.size();
+    Profile.record("blackhole 5 s up / 2 s down", cycles + " cycle(s), " + calls
+        + " forward calls and the callbacks with 5 s deadlines: 0 failures");
+  }
+
+  private static void sleepUntil(long nanos) throws InterruptedException {
+    long left = nanos - System.nanoTime();
+    if (left > 0) {
+      TimeUnit.NANOSECONDS.sleep(left);
+    }
+  }
+
+  @Test
+  void blackholeLongerThanTheIdleTimeout_callsFail_clientReconnectsWhenTheLinkReturns()
+      throws Exception {
+    net = new Net(51, b -> b.idleTimeout(3, TimeUnit.SECONDS));
+    // A first client starts the server's lazily created threads before the snapshot.
+    net.connect(net.direct(new ProbeService())).close();
+    assertNotNull(net.disconnected.poll(20, TimeUnit.SECONDS));
+    net.connected.clear();
+    ThreadLeaks threads = ThreadLeaks.snapshot("outage-test-worker");
+    ProbeService clientProbe = new ProbeService();
+    LinkedBlockingQueue<UUID> clientConnected = new LinkedBlockingQueue<>();
+    BrpcClient client = net.connect(net.viaRelay(clientProbe)
+        .idleTimeout(3, TimeUnit.SECONDS)
+        .addListener(new BrpcClient.Listener() {
+          @Override
+          public void connected(UUID id) {
+            clientConnected.add(id);
+          }
+        }));
+    clientConnected.clear();
+    UUID first = client.id();
+    assertEquals(first, net.connected.poll(10, TimeUnit.SECONDS));
+
+    List<ListenableFuture<Msg>> calls = new ArrayList<>();
+    for (int i = 0; i < 10; i++) {
+      calls.add(Net.probe(client.channel()).hang(Msg.getDefaultInstance()));
+      calls.add(Net.probe(net.serverSide(client).channel()).hang(Msg.getDefaultInstance()));
+    }
+    assertTrue(net.serverProbe.hanging.tryAcquire(10, 20, TimeUnit.SECONDS));
+    assertTrue(clientProbe.hanging.tryAcquire(10, 20, TimeUnit.SECONDS));
+
+    long down = System.nanoTime();
+    net.relay.blackhole(true);
+    for (ListenableFuture<Msg> call : calls) {
+      ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(
+          ExecutionException.class, () -> call.get(20, TimeUnit.SECONDS));
+      assertEquals(Status.Code.UNAVAILABLE, Status.fromThrowable(e.getCause()).getCode(),
+          e.getCause().toString());
+    }
+    long failedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - down);
+    assertNotNull(net.disconnected.poll(20, TimeUnit.SECONDS));
+
+    // Keep the link down a while longer, so reconnection attempts meet the blackhole too.
+    sleepUntil(down + TimeUnit.SECONDS.toNanos(8));
+    long up = System.nanoTime();
+    net.relay.blackhole(false);
+    UUID second = clientConnected.poll(30, TimeUnit.SECONDS);
+    long reconnectMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - up);
+    assertNotNull(second, "the client did not come back");
+    assertNotEquals(first, second);
+    assertTrue(reconnectMs <= 3_000, "reconnected " + reconnectMs + " ms after the link returned");
+    ProbeGrpc.newBlockingStub(client.channel()).withDeadlineAfter(10, TimeUnit.SECONDS)
+        .echo(ProbeService.msg("after", new byte[1]));
+
+    client.shutdownNow();
+    assertTrue(client.awaitTermination(20, TimeUnit.SECONDS));
+    threads.assertAllEnd(Duration.ofSeconds(30));
+    Profile.record("blackhole longer than the 3 s idle timeout", "20 calls in flight failed"
+        + " UNAVAILABLE after " + failedMs + " ms; reconnected " + reconnectMs
+        + " ms after the link returned; no thread left");
+  }
+
+  /**
+   * kwik 0.10.9's server does not follow a client to a new address: it announces
+   * disable_active_migration and drops every packet from another address than the first
+   * (ServerConnectionImpl, ClientAddressFilter). So a rebound client's connection is dead
+   * until something notices. If this test fails, kwik learned migration: revisit the
+   * rebinding figures in RELIABILITY.md.
+   */
+  @Test
+  void afterARebinding_theServerIgnoresTheClient_kwikHasNoMigration() throws Exception {
+    net = new Net(53);
+    BrpcClient client = net.connect(net.viaRelay(new ProbeService()));
+    ProbeGrpc.newBlockingStub(client.channel()).withDeadlineAfter(10, TimeUnit.SECONDS)
+        .echo(ProbeService.msg("before", new byte[1]));
+    net.relay.rebind();
+    long upBefore = net.relay.counters(Direction.TO_SERVER).packetsOut();
+    long downBefore = net.relay.counters(Direction.TO_CLIENT).packetsIn();
+    io.grpc.StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
+        io.grpc.StatusRuntimeException.class,
+        () -> ProbeGrpc.newBlockingStub(client.channel()).withDeadlineAfter(2, TimeUnit.SECONDS)
+            .echo(ProbeService.msg("after", new byte[1])));
+    assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
+    assertTrue(net.relay.counters(Direction.TO_SERVER).packetsOut() > upBefore,
+        "the client sent nothing");
+    assertEquals(downBefore, net.relay.counters(Direction.TO_CLIENT).packetsIn(),
+        "the server answered the new address");
+  }
+
+  @Test
+  @org.junit.jupiter.api.Disabled("About one run in two, keepalive does not notice the dead"
+      + " connection after a rebinding and calls fail until their deadline; under"
+      + " investigation, see RELIABILITY.md")
+  void portRebindingEveryFiveSeconds_callsRecover() throws Exception {
+    net = new Net(52);
+    // The connection dies at each rebinding (see above); keepalive notices within 2 s and the
+    // client reconnects from the new port.
+    List<String> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+    long start = System.nanoTime();
+    BrpcClient client = net.connect(net.viaRelay(new ProbeService())
+        .keepAliveTime(1, TimeUnit.SECONDS).keepAliveTimeout(1, TimeUnit.SECONDS)
+        .addListener(new BrpcClient.Listener() {
+          @Override
+          public void connected(UUID id) {
+            events.add((System.nanoTime() - start) / 1_000_000 + " connected");
+          }
+
+          @Override
+          public void disconnected(UUID id, Status status) {
+            events.add((System.nanoTime() - start) / 1_000_000 + " disconnected " + status);
+          }
+
+          @Override
+          public void connectFailed(Status status) {
+            events.add((System.nanoTime() - start) / 1_000_000 + " connectFailed " + status);
+          }
+        }));
+    int rebinds = Profile.pick(3, 12);
+    long end = start + TimeUnit.SECONDS.toNanos(5L * rebinds + 5);
+    AtomicLong last = new AtomicLong();
+    List<Future<List<Throwable>>> loops = List.of(
+        loop(client.channel(), "a-", end, 10, last),
+        loop(client.channel(), "b-", end, 10, last));
+    List<Long> recoveries = new ArrayList<>();
+    for (int r = 1; r <= rebinds; r++) {
+      sleepUntil(start + TimeUnit.SECONDS.toNanos(5L * r));
+      long at = System.nanoTime();
+      net.relay.rebind();
+      // Recovered once a call succeeds that was sent after the rebind; calls take < 5 s here.
+      sleepUntil(at + TimeUnit.SECONDS.toNanos(4));
+      long recovered = last.get();
+      recoveries.add(recovered > at ? TimeUnit.NANOSECONDS.toMillis(recovered - at) : -1);
+    }
+    List<Throwable> failures = new ArrayList<>();
+    for (Future<List<Throwable>> l : loops) {
+      failures.addAll(l.get(60, TimeUnit.SECONDS));
+    }
+    Profile.record("port rebinding every 5 s", rebinds + " rebinds; last success after each"
+        + " (ms, -1 = none within 4 s): " + recoveries + "; failed calls: " + failures.size()
+        + "; client connections: " + (net.connected.size()));
+    assertTrue(recoveries.stream().allMatch(ms -> ms >= 0), "no recovery within 4 s: "
+        + recoveries + " events " + events + " failures " + failures);
+  }
+}
