@@ -204,8 +204,9 @@ public final class BrpcClient implements AutoCloseable {
 
   /**
    * Keeps the client connected: whenever the channel falls idle (its connection dropped), ask
-   * for a new connection at once; after a failed attempt, retry on this client's own backoff
-   * ({@link Builder#reconnectBackoff}) rather than grpc's, which grows to two minutes.
+   * for a new connection at once. Failed attempts are retried on this client's own backoff
+   * ({@link Builder#reconnectBackoff}) rather than grpc's, which grows to two minutes: each
+   * failure ({@link Events#connectFailed}) schedules the end of grpc's backoff.
    */
   private void startWatching() {
     synchronized (lock) {
@@ -223,22 +224,11 @@ public final class BrpcClient implements AutoCloseable {
         return;
       }
     }
-    switch (state) {
-      case SHUTDOWN:
-        return;
-      case IDLE:
-        state = channel.getState(true);
-        break;
-      case READY:
-        synchronized (lock) {
-          backoffNanos = initialBackoffNanos;
-        }
-        break;
-      case TRANSIENT_FAILURE:
-        retryAfterBackoff();
-        break;
-      default:
-        break;
+    if (state == ConnectivityState.SHUTDOWN) {
+      return;
+    }
+    if (state == ConnectivityState.IDLE) {
+      state = channel.getState(true);
     }
     channel.notifyWhenStateChanged(state, () -> watch(channel.getState(false)));
   }
@@ -246,10 +236,14 @@ public final class BrpcClient implements AutoCloseable {
   /**
    * Ends grpc's backoff after ours: the current delay with ±20% jitter, so that clients cut
    * off together do not come back together; the delay then grows 1.6 times up to the maximum.
+   * (The channel stays in TRANSIENT_FAILURE across attempts, so its state cannot drive this.)
    */
   private void retryAfterBackoff() {
     long delay;
     synchronized (lock) {
+      if (closed || !watching) {
+        return;
+      }
       delay = (long) (backoffNanos * (0.8 + 0.4 * ThreadLocalRandom.current().nextDouble()));
       backoffNanos = Math.min(maxBackoffNanos, (long) (backoffNanos * 1.6));
     }
@@ -346,6 +340,7 @@ public final class BrpcClient implements AutoCloseable {
       synchronized (lock) {
         id = newId;
         connected = true;
+        backoffNanos = initialBackoffNanos;
         lock.notifyAll();
       }
       ListenerCalls.fire(listeners, l -> l.connected(newId), "BrpcClient.Listener.connected");
@@ -369,6 +364,7 @@ public final class BrpcClient implements AutoCloseable {
         failures++;
         lock.notifyAll();
       }
+      retryAfterBackoff();
       ListenerCalls.fire(listeners, l -> l.connectFailed(status),
           "BrpcClient.Listener.connectFailed");
     }

@@ -135,7 +135,8 @@ public final class DialingTransportFactory implements ClientTransportFactory {
       });
       try {
         quic.connect();
-      } catch (java.io.IOException e) {
+      } catch (java.io.IOException | RuntimeException e) {
+        // Every failed attempt reaches connectFailed through terminated(), whatever kwik threw.
         connection.terminate(Status.UNAVAILABLE.withDescription(
             "cannot connect to " + authority + " (" + target + "): " + e.getMessage()));
         throw e;
