@@ -111,6 +111,8 @@ final class Connection {
   @GuardedBy("lock") private boolean drainedReceived;
   @GuardedBy("lock") private Status terminatedStatus;
   @GuardedBy("lock") private Status shutdownStatus;
+  /** Why this side closed the connection at once (shutdownNow), for onTerminated. */
+  @GuardedBy("lock") private Status shutdownNowStatus;
   @GuardedBy("lock") private final List<PendingPing> pings = new ArrayList<>();
 
   Connection(QuicConnection quic, boolean dialer, SocketAddress remoteAddress,
@@ -181,7 +183,11 @@ final class Connection {
     Callee c = callee;
     Status refusal;
     synchronized (lock) {
-      refusal = terminatedStatus != null || calleeRefusing || closingSent || closingReceived
+      // Refused once this side stopped accepting (its GOAWAY or its own shutdown), not because
+      // the peer sent CLOSING: a peer that sent CLOSING opens no new calls, so a stream from
+      // it is a call it started before (its first frame can overtake the GOAWAY on the
+      // control stream); the peer does not send DRAINED while that call is active.
+      refusal = terminatedStatus != null || calleeRefusing || drainedReceived
           ? Status.UNAVAILABLE.withDescription("peer is not accepting new calls on this"
               + " connection") : null;
     }
@@ -269,6 +275,14 @@ final class Connection {
 
   /** Closes at once: every call fails with {@code status}. */
   void shutdownNow(Status status) {
+    synchronized (lock) {
+      // kwik reports our own close as a termination event too, on another thread; that may
+      // run before the caller's terminate(status), and must fail the calls with this status,
+      // not with a generic "connection closed".
+      if (shutdownNowStatus == null) {
+        shutdownNowStatus = status;
+      }
+    }
     closeWithError(Wire.errorCode(status), status.getDescription() == null
         ? status.getCode().toString() : status.getDescription());
   }
@@ -331,7 +345,12 @@ final class Connection {
       status = Status.UNAVAILABLE.withDescription("connection to " + remoteAddress
           + " timed out (no packets for the idle timeout)");
     } else {
-      status = Status.UNAVAILABLE.withDescription("connection closed");
+      synchronized (lock) {
+        status = shutdownNowStatus;
+      }
+      if (status == null) {
+        status = Status.UNAVAILABLE.withDescription("connection closed");
+      }
     }
     terminate(status);
   }
@@ -387,6 +406,17 @@ final class Connection {
   Status terminatedStatus() {
     synchronized (lock) {
       return terminatedStatus;
+    }
+  }
+
+  /**
+   * The status a stream whose I/O failed ends with because the connection is gone: the
+   * terminated status, or, while this side's shutdownNow is closing it, the shutdownNow status
+   * (kwik fails blocked reads before terminate runs). Null while the connection is up.
+   */
+  Status closedStatus() {
+    synchronized (lock) {
+      return terminatedStatus != null ? terminatedStatus : shutdownNowStatus;
     }
   }
 
@@ -568,8 +598,7 @@ final class Connection {
     synchronized (lock) {
       peerRefusing = true;
       if ((flags & GOAWAY_CLOSING) != 0) {
-        closingReceived = true;
-        calleeRefusing = true;
+        closingReceived = true; // calls the peer already started still arrive: accept them
       }
       if ((flags & GOAWAY_DRAINED) != 0) {
         drainedReceived = true;

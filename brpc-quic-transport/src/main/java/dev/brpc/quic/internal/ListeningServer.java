@@ -81,9 +81,8 @@ public final class ListeningServer implements InternalServer {
   public void start(ServerListener listener) throws IOException {
     KwikSendFix.requireAvailable();
     InetSocketAddress requested = (InetSocketAddress) options.address;
-    DatagramSocket socket = requested.getAddress() == null
-        ? new DatagramSocket(requested.getPort())
-        : new DatagramSocket(requested);
+    DatagramSocket socket = new PortReleasingSocket(requested.getAddress() == null
+        ? new InetSocketAddress(requested.getPort()) : requested);
     try {
       socket.setReceiveBufferSize(4 * 1024 * 1024);
       socket.setSendBufferSize(4 * 1024 * 1024);
@@ -282,6 +281,57 @@ public final class ListeningServer implements InternalServer {
     }
     // Blocks until kwik's registry is empty (connections closing linger ~3 PTO).
     c.close();
+  }
+
+  /**
+   * A UDP socket whose {@code close()} returns only once its port is free again. The JDK closes
+   * a socket that another thread is blocked receiving on lazily: the port stays bound until
+   * that thread (kwik's receiver) has left {@code receive}, so a server that reports itself
+   * shut down could still hold its port and a new server on it fails with "Address already in
+   * use". Here close waits (bounded) for receivers to leave.
+   *
+   * <p>Thread-safe.
+   */
+  private static final class PortReleasingSocket extends DatagramSocket {
+    private static final long CLOSE_WAIT_MILLIS = 1000;
+    private final Object receiveLock = new Object();
+    @GuardedBy("receiveLock") private int receiving;
+
+    PortReleasingSocket(SocketAddress address) throws java.net.SocketException {
+      super(address);
+    }
+
+    @Override
+    public void receive(java.net.DatagramPacket packet) throws IOException {
+      synchronized (receiveLock) {
+        receiving++;
+      }
+      try {
+        super.receive(packet);
+      } finally {
+        synchronized (receiveLock) {
+          receiving--;
+          receiveLock.notifyAll();
+        }
+      }
+    }
+
+    @Override
+    public void close() {
+      super.close(); // wakes a blocked receive, which then releases the port
+      long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_WAIT_MILLIS);
+      synchronized (receiveLock) {
+        long left;
+        while (receiving > 0 && (left = deadline - System.nanoTime()) > 0) {
+          try {
+            TimeUnit.NANOSECONDS.timedWait(receiveLock, left);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+          }
+        }
+      }
+    }
   }
 
   @Override

@@ -98,6 +98,11 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
   private void fail(Status status, RpcProgress progress, long resetCode) {
     StreamReader r;
     synchronized (lock) {
+      if (cancelled) {
+        // The first failure decides the outcome. A later one is usually its echo (the peer
+        // answering our reset with its own) and must not replace the status of a cancel.
+        return;
+      }
       cancelled = true;
       r = reader;
       outboundDone = true;

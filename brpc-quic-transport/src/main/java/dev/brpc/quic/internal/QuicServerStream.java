@@ -33,6 +33,7 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
   private final Sink sink = new Sink();
   private final StreamWriter writer;
   private final StreamReader reader;
+  private final QuicStream quicStream;
   private final int streamId;
 
   private final Object lock = new Object();
@@ -54,12 +55,16 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
     this.state = new ServerState(maxInboundMessageSize, statsTraceCtx, tracer);
     this.writer = new StreamWriter(new WriterCallback());
     this.reader = new StreamReader(stream, in, new ReaderHandler(), connection, true);
-    this.writer.attach(stream);
+    this.quicStream = stream;
   }
 
   /** Starts reading the request body on the calling (io) thread; returns when it ends. */
   void readInline() {
     state.runOnTransportThread(state::onStreamAllocated);
+    // The writer starts only now, after onStreamAllocated is queued: the application may write
+    // as soon as streamCreated has returned, and the writer's progress reports (onSentBytes)
+    // fail on a stream that is not allocated yet. Frames written before wait in its queue.
+    writer.attach(quicStream);
     reader.run();
   }
 
@@ -100,9 +105,11 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
       inboundDone = true;
       outboundDone = true;
     }
+    // Reported before the resets go out: the peer's answer to them (its own reset, seen by
+    // the reader or writer) must not become the outcome of, say, a cancel by this side.
+    reportOutcome(status);
     writer.reset(code);
     reader.abort(code);
-    reportOutcome(status);
     release();
   }
 
@@ -201,7 +208,9 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
     @Override
     public void writeFailed(IOException e) {
       // The peer reset the stream or the connection broke: the call cannot finish.
-      abortCall(Status.CANCELLED.withDescription("peer stopped reading the response"),
+      Status closed = connection.closedStatus();
+      abortCall(closed != null ? closed
+          : Status.CANCELLED.withDescription("peer stopped reading the response"),
           Wire.errorCode(Status.CANCELLED));
     }
 
@@ -254,6 +263,17 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
 
     @Override
     public void failed(Status status, boolean resetByPeer) {
+      if (resetByPeer && writer.finTaken()) {
+        // The call is closed and its last write (trailers, FIN) is under way or done; a caller
+        // that was still sending resets its half once it has read the trailers (PROTOCOL.md,
+        // section 4), and that reset can overtake the writer's own report. So the writer
+        // decides the outcome: OK once the trailers are out, CANCELLED if it fails.
+        synchronized (lock) {
+          inboundDone = true;
+        }
+        release();
+        return;
+      }
       if (resetByPeer || status.getCode() == Status.Code.UNAVAILABLE) {
         abortCall(status, QuicClientStream.resetCode(status, resetByPeer));
       } else {

@@ -182,7 +182,7 @@ final class StreamReader implements Runnable {
         if (reset) {
           s = Status.CANCELLED.withDescription("stream reset by peer");
         } else {
-          s = connection.terminatedStatus();
+          s = connection.closedStatus();
           if (s == null) {
             s = Status.UNAVAILABLE.withDescription("stream read failed: " + m).withCause(e);
           }

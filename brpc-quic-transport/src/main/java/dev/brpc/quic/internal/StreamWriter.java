@@ -54,19 +54,28 @@ final class StreamWriter implements Runnable {
   @GuardedBy("lock") private boolean running;
   @GuardedBy("lock") private boolean finQueued;
   @GuardedBy("lock") private boolean done;
+  /** The last batch, ending with FIN, is being (or has been) handed to kwik. */
+  @GuardedBy("lock") private boolean finTaken;
+  /** A reset asked for before the stream was attached; sent by attach. */
+  @GuardedBy("lock") private long pendingResetCode = -1;
 
   StreamWriter(Callback callback) {
     this.callback = callback;
   }
 
-  /** The stream is open: start writing what is queued. */
+  /** The stream is open: start writing what is queued (or reset it, if reset came first). */
   void attach(QuicStream stream) {
+    long resetCode;
     synchronized (lock) {
       this.stream = stream;
-      if (done) {
+      if (!done) {
+        scheduleLocked();
         return;
       }
-      scheduleLocked();
+      resetCode = pendingResetCode;
+    }
+    if (resetCode >= 0) {
+      stream.resetStream(resetCode);
     }
   }
 
@@ -109,6 +118,16 @@ final class StreamWriter implements Runnable {
   }
 
   /**
+   * Whether everything up to FIN has been taken for writing: only the last write, or its
+   * {@link Callback#finished} report, may still be under way.
+   */
+  boolean finTaken() {
+    synchronized (lock) {
+      return finTaken;
+    }
+  }
+
+  /**
    * Drops what is queued and resets the stream with {@code code}, unless FIN was already
    * written; a negative code only stops the writer (the connection is gone). Returns true if
    * this call ended the writer.
@@ -122,6 +141,9 @@ final class StreamWriter implements Runnable {
       done = true;
       queue.clear();
       s = stream;
+      if (s == null) {
+        pendingResetCode = code; // not attached yet: attach sends it
+      }
     }
     if (s != null && code >= 0) {
       s.resetStream(code); // a no-op after FIN was written, as QUIC allows
@@ -187,6 +209,7 @@ final class StreamWriter implements Runnable {
         fin = finQueued && queue.isEmpty();
         if (fin) {
           done = true;
+          finTaken = true;
         }
       }
       try {
