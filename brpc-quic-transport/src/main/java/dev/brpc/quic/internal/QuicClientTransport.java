@@ -270,7 +270,13 @@ final class QuicClientTransport
       streams.add(stream);
     }
     if (stream.shouldBeCountedForInUse()) {
-      inUse.updateObjectInUse(stream, true);
+      // InUseStateAggregator is not thread-safe, and streams start and end on different
+      // threads. Unguarded, two calls racing lost an in-use transition: keepalive then stayed
+      // idle with calls in flight and never noticed a dead connection. The listener and
+      // keepalive are called under this monitor, as grpc's OkHttp transport does under its lock.
+      synchronized (inUse) {
+        inUse.updateObjectInUse(stream, true);
+      }
     }
     return null;
   }
@@ -281,7 +287,9 @@ final class QuicClientTransport
       streams.remove(stream);
     }
     if (stream.shouldBeCountedForInUse()) {
-      inUse.updateObjectInUse(stream, false);
+      synchronized (inUse) {
+        inUse.updateObjectInUse(stream, false);
+      }
     }
     maybeTerminate();
   }
