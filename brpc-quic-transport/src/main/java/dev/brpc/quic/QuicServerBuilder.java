@@ -203,6 +203,32 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
   }
 
   /**
+   * How long a call stream may take to deliver its complete request headers; a stream that
+   * trickles them is reset with DEADLINE_EXCEEDED's code (PROTOCOL.md, section 5). Default
+   * 10 seconds. Applies to callback servers too.
+   */
+  public QuicServerBuilder headersTimeout(long timeout, TimeUnit unit) {
+    checkArgument(timeout > 0, "headersTimeout must be > 0");
+    config.headersTimeoutNanos = unit.toNanos(timeout);
+    return this;
+  }
+
+  /**
+   * Closes a connection whose peer resets more than {@code maxRstStream} of its calls within
+   * {@code secondsPerWindow} seconds, with RESOURCE_EXHAUSTED: opening and resetting calls in a
+   * loop costs the peer one frame each and the server a stream, a thread and a call (the
+   * "rapid reset" attack). As grpc's NettyServerBuilder.maxRstFramesPerWindow. Default 1000
+   * per second; {@code 0} disables the check.
+   */
+  public QuicServerBuilder maxRstFramesPerWindow(int maxRstStream, int secondsPerWindow) {
+    checkArgument(maxRstStream >= 0, "maxRstStream must be >= 0");
+    checkArgument(secondsPerWindow > 0, "secondsPerWindow must be > 0");
+    config.maxResetsPerWindow = maxRstStream;
+    config.resetWindowNanos = TimeUnit.SECONDS.toNanos(secondsPerWindow);
+    return this;
+  }
+
+  /**
    * How many calls a peer may have open toward this side on one connection (QUIC stream
    * credit); further calls wait for a free stream. Default 1000.
    */

@@ -274,6 +274,9 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
         release();
         return;
       }
+      if (resetByPeer) {
+        transport.peerResetCall();
+      }
       if (resetByPeer || status.getCode() == Status.Code.UNAVAILABLE) {
         abortCall(status, QuicClientStream.resetCode(status, resetByPeer));
       } else {

@@ -21,6 +21,8 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import tech.kwik.core.QuicStream;
@@ -44,6 +46,9 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
   private final List<? extends ServerStreamTracer.Factory> tracerFactories;
   private final int maxInboundMessageSize;
   private final int maxInboundMetadataSize;
+  private final long headersTimeoutNanos;
+  private final int maxResetsPerWindow;
+  private final long resetWindowNanos;
   private final TransportTracer tracer = new TransportTracer();
 
   private final Object lock = new Object();
@@ -55,6 +60,8 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
   @GuardedBy("lock") private boolean connectionTerminated;
   @GuardedBy("lock") private boolean terminated;
   @GuardedBy("lock") private KeepAliveManager keepAlive;
+  @GuardedBy("lock") private long resetWindowStartNanos;
+  @GuardedBy("lock") private int resetsInWindow;
 
   /**
    * @param limits the request limits of the gRPC server this transport serves: the
@@ -67,6 +74,9 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     this.tracerFactories = tracerFactories;
     this.maxInboundMessageSize = limits.maxInboundMessageSize;
     this.maxInboundMetadataSize = limits.maxInboundMetadataSize;
+    this.headersTimeoutNanos = limits.headersTimeoutNanos;
+    this.maxResetsPerWindow = limits.maxResetsPerWindow;
+    this.resetWindowNanos = limits.resetWindowNanos;
     this.logId = InternalLogId.allocate(getClass(), connection.remoteAddress.toString());
   }
 
@@ -131,23 +141,94 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     }
     InputStream in = StreamReader.input(stream);
     HeaderBlock.Decoded headers;
+    HeadersDeadline deadline = new HeadersDeadline(stream);
     try {
       headers = StreamReader.readRequestHeaders(in, maxInboundMetadataSize);
-    } catch (MetadataTooLargeException e) {
+    } catch (IOException e) { // also MetadataTooLargeException and ProtocolException
+      if (deadline.settle()) {
+        rejectBeforeHeaders(stream, e);
+      }
+      return;
+    }
+    if (!deadline.settle()) {
+      return; // the deadline won the race: the stream is already reset
+    }
+    startCall(l, attrs, stream, in, headers);
+  }
+
+  /**
+   * Resets a call stream whose request HEADERS are not complete within the headers timeout.
+   * The reader blocked in {@code read} is woken by {@code abortReading}, and by an interrupt
+   * in case kwik misses that wakeup (see StreamReader.abort); the interrupt is sent only while
+   * the reader is still reading the headers, and {@link #settle} clears it, so it never
+   * reaches the pooled thread's next task.
+   */
+  private final class HeadersDeadline implements Runnable {
+    private final QuicStream stream;
+    private final Thread reader = Thread.currentThread();
+    private final ScheduledFuture<?> timer;
+    @GuardedBy("this") private boolean settled;
+
+    HeadersDeadline(QuicStream stream) {
+      this.stream = stream;
+      this.timer = SharedExecutors.timer().schedule(this, headersTimeoutNanos,
+          TimeUnit.NANOSECONDS);
+    }
+
+    @Override
+    public void run() {
+      synchronized (this) {
+        if (settled) {
+          return;
+        }
+        settled = true;
+      }
+      log.log(Level.FINE, "{0}: request headers not complete within {1} ms; resetting the"
+          + " stream", new Object[] {QuicServerTransport.this,
+              TimeUnit.NANOSECONDS.toMillis(headersTimeoutNanos)});
+      long code = Wire.errorCode(Status.DEADLINE_EXCEEDED);
+      stream.resetStream(code);
+      stream.abortReading(code);
+      synchronized (this) {
+        reader.interrupt();
+      }
+      // A legitimate caller sends its headers at once. And kwik 0.10.9 ignores a RESET_STREAM
+      // for a stream it has not created yet (StreamManager.process(ResetStreamFrame)), so a
+      // call reset before its first byte left shows up here, as an empty stream created
+      // because a later one arrived, never as a reset: count it as one.
+      peerResetCall();
+    }
+
+    /** Called by the reader once done; false if the deadline passed first. */
+    boolean settle() {
+      timer.cancel(false);
+      synchronized (this) {
+        boolean first = !settled;
+        settled = true;
+        Thread.interrupted(); // only the deadline interrupts this thread while it reads
+        return first;
+      }
+    }
+  }
+
+  private void rejectBeforeHeaders(QuicStream stream, Exception e) {
+    if (e instanceof MetadataTooLargeException) {
       StreamRejector.reject(stream, Status.RESOURCE_EXHAUSTED.withDescription(
           "request metadata too large: " + e.getMessage()), false);
-      return;
-    } catch (ProtocolException e) {
+    } else if (e instanceof ProtocolException) {
       StreamRejector.reject(stream, Status.INTERNAL.withDescription(
           "protocol error: " + e.getMessage()), false);
-      return;
-    } catch (IOException e) {
+    } else {
       // Reset by the peer or the connection went away before the call began.
       log.log(Level.FINEST, "stream ended before its HEADERS", e);
       stream.resetStream(Wire.errorCode(Status.CANCELLED));
       stream.abortReading(Wire.errorCode(Status.CANCELLED));
-      return;
+      peerResetCall();
     }
+  }
+
+  private void startCall(ServerTransportListener l, Attributes attrs, QuicStream stream,
+      InputStream in, HeaderBlock.Decoded headers) {
     if (!headers.path.startsWith("/")) {
       StreamRejector.reject(stream, Status.UNIMPLEMENTED.withDescription(
           "malformed method path: " + headers.path), false);
@@ -173,6 +254,35 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     }
     l.streamCreated(s, method, headers.metadata);
     s.readInline();
+  }
+
+  /**
+   * The peer reset one of its calls before it completed, or left one without headers past the
+   * headers timeout. Cancelling is normal; thousands per second is a flood (each costs the
+   * peer a frame and us a stream, a thread and a call), so past the limit the connection is
+   * closed with RESOURCE_EXHAUSTED.
+   */
+  void peerResetCall() {
+    if (maxResetsPerWindow <= 0) {
+      return;
+    }
+    boolean flood;
+    synchronized (lock) {
+      long now = System.nanoTime();
+      if (resetsInWindow == 0 || now - resetWindowStartNanos > resetWindowNanos) {
+        resetWindowStartNanos = now;
+        resetsInWindow = 0;
+      }
+      flood = ++resetsInWindow == maxResetsPerWindow + 1;
+    }
+    if (flood) {
+      log.log(Level.WARNING, "{0}: the peer reset more than {1} calls within {2} ms; closing"
+          + " the connection", new Object[] {this, maxResetsPerWindow,
+              TimeUnit.NANOSECONDS.toMillis(resetWindowNanos)});
+      Status s = Status.RESOURCE_EXHAUSTED.withDescription("too many calls reset by the peer");
+      connection.shutdownNow(s);
+      connection.terminate(s);
+    }
   }
 
   void streamReleased(QuicServerStream stream) {

@@ -28,6 +28,18 @@ public final class TransportConfig {
    * with kwik's first, short retransmission timer instead of its ever longer later ones.
    */
   public long connectTimeoutNanos = TimeUnit.SECONDS.toNanos(20);
+  /**
+   * A call stream whose request HEADERS are not complete this long after the stream opened is
+   * reset (a peer trickling its headers would otherwise hold a stream and a thread forever).
+   */
+  public long headersTimeoutNanos = TimeUnit.SECONDS.toNanos(10);
+  /**
+   * A peer that resets more than this many of its calls within {@link #resetWindowNanos} is
+   * flooding us (open-and-reset costs it nothing and us a stream and a thread each): the
+   * connection is closed. 0 disables the check.
+   */
+  public int maxResetsPerWindow = 1000;
+  public long resetWindowNanos = TimeUnit.SECONDS.toNanos(1);
   /** How long the connect-time exchange of SETTINGS may take. */
   public long handshakeTimeoutNanos = TimeUnit.SECONDS.toNanos(20);
 }

@@ -1,0 +1,260 @@
+package dev.brpc.quic.internal;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.brpc.quic.QuicChannelBuilder;
+import dev.brpc.quic.QuicServerBuilder;
+import dev.brpc.quic.SelfSignedCertificate;
+import dev.brpc.quic.test.EchoGrpc;
+import dev.brpc.quic.test.Msg;
+import dev.brpc.testing.ThreadLeaks;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Server;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import tech.kwik.core.ConnectionTerminatedEvent;
+import tech.kwik.core.QuicClientConnection;
+import tech.kwik.core.QuicStream;
+
+/**
+ * Hostile peers, driven by hand over raw kwik connections: slow headers, a flood of calls
+ * opened and reset, and a flood of connections that never authenticate. Each is cut off by
+ * its limit, and a well-behaved client is served throughout. (Part of the reliability suite:
+ * RELIABILITY.md.)
+ */
+@ExtendWith(dev.brpc.testing.ThreadDumpOnFailure.class)
+class AbuseTest {
+  private static final SelfSignedCertificate CERT = SelfSignedCertificate.generate("localhost");
+  private Server server;
+  private ManagedChannel good;
+  private final List<QuicClientConnection> raws = new ArrayList<>();
+
+  @AfterEach
+  void tearDown() throws Exception {
+    for (QuicClientConnection raw : raws) {
+      raw.close();
+    }
+    if (good != null) {
+      good.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+    }
+    if (server != null) {
+      server.shutdownNow().awaitTermination(30, TimeUnit.SECONDS);
+    }
+  }
+
+  private void startServer(UnaryOperator<QuicServerBuilder> config) throws IOException {
+    server = config.apply(QuicServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+        .useTransportSecurity(CERT)
+        .addService(new EchoGrpc.EchoImplBase() {
+          @Override
+          public void unary(Msg request, StreamObserver<Msg> r) {
+            r.onNext(request);
+            r.onCompleted();
+          }
+        })).build().start();
+    good = QuicChannelBuilder.forAddress("localhost", server.getPort())
+        .trustCertificate(CERT.certificate()).build();
+  }
+
+  private static long liveHeap() {
+    System.gc();
+    Runtime r = Runtime.getRuntime();
+    return r.totalMemory() - r.freeMemory();
+  }
+
+  /** A well-behaved call succeeds. */
+  private void goodCallWorks() {
+    assertEquals("ok", EchoGrpc.newBlockingStub(good).withDeadlineAfter(20, TimeUnit.SECONDS)
+        .unary(Msg.newBuilder().setText("ok").build()).getText());
+  }
+
+  /** A raw connection; {@code closed} completes when it terminates. */
+  private QuicClientConnection raw(CompletableFuture<ConnectionTerminatedEvent> closed)
+      throws Exception {
+    QuicClientConnection raw = QuicClientConnection.newBuilder()
+        .applicationProtocol(Wire.ALPN)
+        .host("localhost").port(server.getPort())
+        .customTrustStore(Pem.trustStore(List.of(CERT.certificate())))
+        .maxOpenPeerInitiatedUnidirectionalStreams(2)
+        .logger(KwikLogger.INSTANCE)
+        .build();
+    raws.add(raw);
+    raw.setConnectionListener(closed::complete);
+    return raw;
+  }
+
+  /** Connects and sends SETTINGS, as a conforming dialer does (PROTOCOL.md, section 3). */
+  private QuicClientConnection admitted(CompletableFuture<ConnectionTerminatedEvent> closed)
+      throws Exception {
+    QuicClientConnection raw = raw(closed);
+    CountDownLatch serverSettings = new CountDownLatch(1);
+    raw.setPeerInitiatedStreamCallback(s -> {
+      if (s.isUnidirectional()) {
+        serverSettings.countDown();
+      }
+    });
+    raw.connect();
+    QuicStream control = raw.createStream(false);
+    control.getOutputStream().write(
+        HeaderBlock.encodeFrame(Wire.FRAME_SETTINGS, new Metadata(), null, null, new byte[] {0}));
+    control.getOutputStream().flush();
+    assertTrue(serverSettings.await(10, TimeUnit.SECONDS));
+    return raw;
+  }
+
+  @Test
+  void slowHeaders_areResetAtTheHeadersTimeout() throws Exception {
+    startServer(b -> b.headersTimeout(1, TimeUnit.SECONDS));
+    QuicClientConnection raw = admitted(new CompletableFuture<>());
+    byte[] headers = HeaderBlock.encodeFrame(Wire.FRAME_HEADERS, new Metadata(),
+        "/brpc.test.Echo/Unary", "localhost", new byte[0]);
+    QuicStream s = raw.createStream(true);
+    OutputStream out = s.getOutputStream();
+    long start = System.nanoTime();
+    // Trickle: all but the last byte of the HEADERS frame, one byte at a time.
+    Thread trickler = new Thread(() -> {
+      try {
+        for (int i = 0; i < headers.length - 1; i++) {
+          out.write(headers[i]);
+          out.flush();
+          TimeUnit.MILLISECONDS.sleep(100); // the attack's own pace
+        }
+      } catch (IOException | InterruptedException e) {
+        // reset by the server: the point of the test
+      }
+    });
+    trickler.setDaemon(true);
+    trickler.start();
+
+    InputStream in = s.getInputStream();
+    IOException reset = assertThrows(IOException.class, () -> {
+      while (in.read() >= 0) {
+        // the server sends nothing before the headers are complete
+      }
+      throw new AssertionError("stream ended without a reset");
+    });
+    long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+    trickler.interrupt();
+    assertTrue(ms >= 1_000, "reset after " + ms + " ms, before the headers timeout");
+    // kwik does not expose the reset's code; the server sends DEADLINE_EXCEEDED's.
+    assertEquals("Stream reset by peer", reset.getMessage());
+    goodCallWorks();
+  }
+
+  @Test
+  void aFloodOfCallsOpenedAndReset_cutsTheAbuserOff_othersAreServed() throws Exception {
+    // Lower limits than the defaults (1000 per second, 10 s), to keep the test short. Most
+    // resets here leave before the call's first byte; kwik ignores those and the server sees
+    // empty streams that the headers timeout ends (QuicServerTransport.HeadersDeadline).
+    startServer(b -> b.maxRstFramesPerWindow(100, 1).headersTimeout(1, TimeUnit.SECONDS));
+    goodCallWorks();
+    CompletableFuture<ConnectionTerminatedEvent> closed = new CompletableFuture<>();
+    QuicClientConnection raw = admitted(closed);
+    byte[] headers = HeaderBlock.encodeFrame(Wire.FRAME_HEADERS, new Metadata(),
+        "/brpc.test.Echo/Unary", "localhost", new byte[0]);
+    long code = Wire.errorCode(Status.CANCELLED);
+    java.util.concurrent.atomic.AtomicInteger opened = new java.util.concurrent.atomic.AtomicInteger();
+    long start = System.nanoTime();
+    // The abuser runs on its own thread: kwik's createStream blocks while the server grants no
+    // stream credit, and the test must still see what the server does.
+    Thread abuser = new Thread(() -> {
+      try {
+        while (!closed.isDone()) {
+          QuicStream s = raw.createStream(true);
+          s.getOutputStream().write(headers);
+          s.getOutputStream().flush();
+          s.resetStream(code);
+          s.abortReading(code);
+          opened.incrementAndGet();
+        }
+      } catch (IOException | RuntimeException e) {
+        // the connection was closed under us
+      }
+    }, "abuser");
+    abuser.setDaemon(true);
+    abuser.start();
+    // Two outcomes, both safe, depending on whether each call's first bytes leave before its
+    // reset. If they do, the server sees the resets (or empty streams that the headers timeout
+    // ends) and closes the connection past the limit. If the reset overtakes them, kwik sends
+    // only RESET_STREAM, the server (kwik ignores a reset for a stream it never saw) spends
+    // nothing, and the abuser has used up its stream credit: it can open no more calls.
+    ConnectionTerminatedEvent event;
+    try {
+      event = closed.get(10, TimeUnit.SECONDS);
+    } catch (java.util.concurrent.TimeoutException e) {
+      event = null;
+    }
+    long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+    goodCallWorks();
+    if (event != null) {
+      assertTrue(event.closedByPeer(), event.toString());
+      assertEquals(Wire.errorCode(Status.RESOURCE_EXHAUSTED), event.applicationErrorCode());
+      System.out.println("RESULT stream flood: cut off after " + opened + " calls opened and"
+          + " reset in " + ms + " ms");
+    } else {
+      int stalledAt = opened.get();
+      String where = java.util.Arrays.toString(abuser.getStackTrace());
+      assertTrue(where.contains("StreamManager.createStream"), "neither cut off nor stalled: "
+          + stalledAt + " calls, abuser at " + where);
+      assertTrue(stalledAt <= 1_100, stalledAt + " calls opened: the credit did not hold");
+      goodCallWorks();
+      System.out.println("RESULT stream flood: the abuser stalled on its stream credit after "
+          + stalledAt + " calls opened and reset (its resets overtook its data)");
+    }
+  }
+
+  @Test
+  void aFloodOfConnectionsThatNeverAuthenticate_eachClosedAtTheDeadline_threadsReturn()
+      throws Exception {
+    startServer(b -> b.handshakeTimeout(1, TimeUnit.SECONDS));
+    goodCallWorks();
+    ThreadLeaks threads = ThreadLeaks.snapshot();
+    long heapBefore = liveHeap();
+    int n = 50;
+    List<CompletableFuture<ConnectionTerminatedEvent>> closings = new ArrayList<>();
+    long start = System.nanoTime();
+    for (int i = 0; i < n; i++) {
+      CompletableFuture<ConnectionTerminatedEvent> closed = new CompletableFuture<>();
+      closings.add(closed);
+      raw(closed).connect(); // QUIC only: no SETTINGS, so never admitted
+    }
+    for (CompletableFuture<ConnectionTerminatedEvent> closed : closings) {
+      ConnectionTerminatedEvent e = closed.get(20, TimeUnit.SECONDS);
+      assertNotNull(e);
+      assertTrue(e.closedByPeer(), e.toString());
+      assertEquals(Wire.errorCode(Status.DEADLINE_EXCEEDED), e.applicationErrorCode());
+    }
+    long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+    assertTrue(ms >= 1_000, "closed before the deadline: " + ms + " ms");
+    goodCallWorks();
+    for (QuicClientConnection raw : raws) {
+      raw.close();
+    }
+    raws.clear();
+    // Every connection's threads, the server's and the raw clients', end.
+    threads.assertAllEnd(Duration.ofSeconds(30));
+    long grown = liveHeap() - heapBefore;
+    assertTrue(grown < 4 << 20, "live heap grew " + (grown >> 10) + " KiB");
+    System.out.println("RESULT connection flood: " + n + " unauthenticated connections closed"
+        + " by the 1 s deadline within " + ms + " ms; threads back to the baseline; live heap "
+        + (grown >> 10) + " KiB over it");
+  }
+}
