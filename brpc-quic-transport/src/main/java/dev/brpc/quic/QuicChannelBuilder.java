@@ -195,8 +195,9 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
   }
 
   /**
-   * How long one connection attempt waits for the QUIC handshake. Default 20 seconds. A
-   * shorter one makes a client that keeps reconnecting notice sooner that the server is back:
+   * How long one connection attempt waits for the server's first packet. Default 20 seconds.
+   * Once the server answers, the QUIC handshake may take up to {@link #handshakeTimeout}. A
+   * short one makes a client that keeps reconnecting notice sooner that the server is back:
    * within an attempt, kwik retransmits its first packet at ever longer intervals.
    */
   public QuicChannelBuilder connectTimeout(long timeout, TimeUnit unit) {
@@ -205,7 +206,10 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
     return this;
   }
 
-  /** How long the server may take to admit us once QUIC is up (SETTINGS). Default 20 seconds. */
+  /**
+   * How long the QUIC handshake may take once the server answered, and then how long the
+   * server may take to admit us (its SETTINGS). Default 20 seconds.
+   */
   public QuicChannelBuilder handshakeTimeout(long timeout, TimeUnit unit) {
     checkArgument(timeout > 0, "handshakeTimeout must be > 0");
     options.config.handshakeTimeoutNanos = unit.toNanos(timeout);

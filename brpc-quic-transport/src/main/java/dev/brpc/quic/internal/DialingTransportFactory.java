@@ -1,5 +1,6 @@
 package dev.brpc.quic.internal;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.brpc.quic.QuicConnectionListener;
 import io.grpc.Attributes;
 import io.grpc.ChannelCredentials;
@@ -21,6 +22,7 @@ import java.time.Duration;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -70,6 +72,8 @@ public final class DialingTransportFactory implements ClientTransportFactory {
     private final InetSocketAddress target;
     private final String authority;
     private volatile PeerConnectionImpl peer;
+    /** The attempt's socket, created by kwik through our factory during build(). */
+    private volatile HandshakeSplittingSocket socket;
 
     KwikDialer(InetSocketAddress target, String authority) {
       this.target = target;
@@ -85,14 +89,16 @@ public final class DialingTransportFactory implements ClientTransportFactory {
           .host(tlsHost)
           .proxy(target.getAddress().getHostAddress())
           .port(target.getPort())
-          .connectTimeout(Duration.ofNanos(config.connectTimeoutNanos))
+          .connectTimeout(Duration.ofNanos(
+              Math.max(config.connectTimeoutNanos, config.handshakeTimeoutNanos)))
           .maxIdleTimeout(Duration.ofNanos(config.idleTimeoutNanos))
           .defaultStreamReceiveBufferSize(config.streamReceiveWindow)
           .maxOpenPeerInitiatedBidirectionalStreams(config.maxConcurrentCallsPerConnection)
           .maxOpenPeerInitiatedUnidirectionalStreams(2)
           .logger(KwikLogger.INSTANCE)
           .socketFactory(destination -> {
-            DatagramSocket s = new HandshakeSplittingSocket();
+            HandshakeSplittingSocket s = new HandshakeSplittingSocket();
+            socket = s;
             try {
               s.setReceiveBufferSize(4 * 1024 * 1024);
               s.setSendBufferSize(4 * 1024 * 1024);
@@ -136,16 +142,68 @@ public final class DialingTransportFactory implements ClientTransportFactory {
           }
         }
       });
+      SilentServerTimeout silent = new SilentServerTimeout(config.connectTimeoutNanos);
       try {
         quic.connect();
       } catch (IOException | RuntimeException e) {
         // Every failed attempt reaches connectFailed through terminated(), whatever kwik threw.
+        String why = silent.settle() ? e.getMessage()
+            : "no answer within the connect timeout (" + TimeUnit.NANOSECONDS.toMillis(
+                config.connectTimeoutNanos) + " ms)";
         connection.terminate(Status.UNAVAILABLE.withDescription(
-            "cannot connect to " + authority + " (" + target + "): " + e.getMessage()));
+            "cannot connect to " + authority + " (" + target + "): " + why));
         throw e;
       }
+      silent.settle();
       connection.sendSettings(options.connectMetadata.get());
       return connection;
+    }
+
+    /**
+     * Ends an attempt whose server has sent nothing at all within the connect timeout; once
+     * it answers, the handshake may take up to the handshake timeout (kwik's own connect
+     * timeout). So a dead or unreachable server costs an attempt only the connect timeout,
+     * and the next attempt starts with kwik's first, short retransmission interval; while a
+     * server that is merely slow (200 clients handshaking at once after a restart, say) is not
+     * abandoned mid-handshake, which would only repeat its work.
+     *
+     * <p>kwik's blocking {@code connect()} is ended by interrupting the dialing thread (kwik
+     * then aborts the handshake). The interrupt is sent only while {@code connect()} runs, and
+     * {@link #settle} clears it, so it never reaches the pooled thread's next task.
+     */
+    private final class SilentServerTimeout implements Runnable {
+      private final Thread dialing = Thread.currentThread();
+      private final java.util.concurrent.ScheduledFuture<?> timer;
+      @GuardedBy("this") private boolean settled;
+      @GuardedBy("this") private boolean fired;
+
+      SilentServerTimeout(long timeoutNanos) {
+        timer = SharedExecutors.timer().schedule(this, timeoutNanos, TimeUnit.NANOSECONDS);
+      }
+
+      @Override
+      public void run() {
+        HandshakeSplittingSocket s = socket;
+        synchronized (this) {
+          if (settled || (s != null && s.heard)) {
+            return;
+          }
+          fired = true;
+          dialing.interrupt();
+        }
+      }
+
+      /** Called once connect() returned or threw; false if this timeout ended it. */
+      boolean settle() {
+        timer.cancel(false);
+        synchronized (this) {
+          settled = true;
+          if (fired) {
+            Thread.interrupted();
+          }
+          return !fired;
+        }
+      }
     }
 
     @Override
@@ -215,8 +273,17 @@ public final class DialingTransportFactory implements ClientTransportFactory {
    * <p>Thread-safe as {@link DatagramSocket} is; kwik sends from one thread.
    */
   static class HandshakeSplittingSocket extends DatagramSocket { // not final: tests extend it
+    /** Set once anything arrived: the server answers (see {@link SilentServerTimeout}). */
+    volatile boolean heard;
+
     HandshakeSplittingSocket() throws SocketException {
       super();
+    }
+
+    @Override
+    public void receive(DatagramPacket p) throws IOException {
+      super.receive(p);
+      heard = true;
     }
 
     @Override

@@ -32,6 +32,7 @@ import tech.kwik.core.server.ApplicationProtocolConnectionFactory;
 import tech.kwik.core.server.ServerConnection;
 import tech.kwik.core.server.ServerConnectionConfig;
 import tech.kwik.core.server.ServerConnector;
+import tech.kwik.core.server.impl.ServerConnectorImpl;
 
 /**
  * The listening side: a grpc-java {@link InternalServer} over kwik's {@link ServerConnector}.
@@ -254,13 +255,22 @@ public final class ListeningServer implements InternalServer {
   public void shutdown() {
     ServerListener l;
     boolean closeNow;
+    ServerConnector c;
     synchronized (lock) {
       if (shutdown) {
         return;
       }
       shutdown = true;
       l = listener;
+      c = connector;
       closeNow = connections.isEmpty();
+    }
+    // From now on kwik answers new connections with CONNECTION_REFUSED at once. Otherwise it
+    // goes on accepting them until close(): clients that reconnect as soon as the server goes
+    // away start handshakes that nobody completes, and close() waits for each of those to
+    // idle out (up to 30 s), holding the port, so a restart on the same port waits too.
+    if (c instanceof ServerConnectorImpl) {
+      ((ServerConnectorImpl) c).stopAcceptingNewConnections();
     }
     if (closeNow) {
       closeConnector();

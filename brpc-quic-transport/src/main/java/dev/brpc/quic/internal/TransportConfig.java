@@ -23,9 +23,10 @@ public final class TransportConfig {
   public long keepAliveTimeoutNanos = GrpcUtil.DEFAULT_KEEPALIVE_TIMEOUT_NANOS;
   public boolean keepAliveWithoutCalls = false;
   /**
-   * How long one attempt to dial may wait for the QUIC handshake. An attempt toward a server
-   * that does not answer at all ends then, so the next one (after the channel's backoff) starts
-   * with kwik's first, short retransmission timer instead of its ever longer later ones.
+   * How long one attempt to dial waits for the server's first packet. An attempt toward a
+   * server that does not answer at all ends then, so the next one (after the channel's backoff)
+   * starts with kwik's first, short retransmission interval instead of its ever longer later
+   * ones. Once the server answers, the handshake may take up to {@link #handshakeTimeoutNanos}.
    */
   public long connectTimeoutNanos = TimeUnit.SECONDS.toNanos(20);
   /**
@@ -40,6 +41,9 @@ public final class TransportConfig {
    */
   public int maxResetsPerWindow = 1000;
   public long resetWindowNanos = TimeUnit.SECONDS.toNanos(1);
-  /** How long the connect-time exchange of SETTINGS may take. */
+  /**
+   * How long the QUIC handshake may take once the server answered, and then how long the
+   * connect-time exchange of SETTINGS (the server's admission) may take.
+   */
   public long handshakeTimeoutNanos = TimeUnit.SECONDS.toNanos(20);
 }
