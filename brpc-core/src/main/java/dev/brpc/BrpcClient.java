@@ -1,6 +1,5 @@
 package dev.brpc;
 
-import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkNotNull;
 import static com.google.common.base.Preconditions.checkState;
 
@@ -30,8 +29,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.Executor;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
@@ -68,22 +65,6 @@ import javax.net.ssl.X509TrustManager;
 public final class BrpcClient implements AutoCloseable {
   private static final Logger log = Logger.getLogger(BrpcClient.class.getName());
   private static final long CLOSE_GRACE_SECONDS = 30;
-  /**
-   * Runs the reconnect timers of every client: one daemon thread, started on first use and
-   * ended after 10 s without work. The tasks only call {@link ManagedChannel#resetConnectBackoff}.
-   */
-  private static final ScheduledThreadPoolExecutor RECONNECT_TIMER;
-
-  static {
-    RECONNECT_TIMER = new ScheduledThreadPoolExecutor(1, r -> {
-      Thread t = new Thread(r, "brpc-reconnect");
-      t.setDaemon(true);
-      return t;
-    });
-    RECONNECT_TIMER.setKeepAliveTime(10, TimeUnit.SECONDS);
-    RECONNECT_TIMER.allowCoreThreadTimeOut(true);
-    RECONNECT_TIMER.setRemoveOnCancelPolicy(true);
-  }
 
   /** Hears the client's connections come and go. Runs on a transport thread: return quickly. */
   public interface Listener {
@@ -107,17 +88,10 @@ public final class BrpcClient implements AutoCloseable {
   @GuardedBy("lock") private long failures;
   @GuardedBy("lock") private boolean watching;
   @GuardedBy("lock") private boolean closed;
-  private final long initialBackoffNanos;
-  private final long maxBackoffNanos;
-  @GuardedBy("lock") private long backoffNanos;
 
-  private BrpcClient(QuicChannelBuilder quic, Server callbacks, List<Listener> listeners,
-      long initialBackoffNanos, long maxBackoffNanos) {
+  private BrpcClient(QuicChannelBuilder quic, Server callbacks, List<Listener> listeners) {
     this.callbacks = callbacks;
     this.listeners = List.copyOf(listeners);
-    this.initialBackoffNanos = initialBackoffNanos;
-    this.maxBackoffNanos = maxBackoffNanos;
-    this.backoffNanos = initialBackoffNanos;
     this.channel = quic.callbackServer(callbacks).connectionListener(new Events()).build();
   }
 
@@ -204,9 +178,10 @@ public final class BrpcClient implements AutoCloseable {
 
   /**
    * Keeps the client connected: whenever the channel falls idle (its connection dropped), ask
-   * for a new connection at once. Failed attempts are retried on this client's own backoff
-   * ({@link Builder#reconnectBackoff}) rather than grpc's, which grows to two minutes: each
-   * failure ({@link Events#connectFailed}) schedules the end of grpc's backoff.
+   * for a new connection at once. Failed attempts are retried by grpc with its exponential
+   * backoff (1 s, growing 1.6 times to 2 minutes, ±20% jitter), which also keeps clients cut
+   * off together from coming back together; {@link Builder#connectTimeout} keeps each attempt
+   * toward a silent server short.
    */
   private void startWatching() {
     synchronized (lock) {
@@ -231,23 +206,6 @@ public final class BrpcClient implements AutoCloseable {
       state = channel.getState(true);
     }
     channel.notifyWhenStateChanged(state, () -> watch(channel.getState(false)));
-  }
-
-  /**
-   * Ends grpc's backoff after ours: the current delay with ±20% jitter, so that clients cut
-   * off together do not come back together; the delay then grows 1.6 times up to the maximum.
-   * (The channel stays in TRANSIENT_FAILURE across attempts, so its state cannot drive this.)
-   */
-  private void retryAfterBackoff() {
-    long delay;
-    synchronized (lock) {
-      if (closed || !watching) {
-        return;
-      }
-      delay = (long) (backoffNanos * (0.8 + 0.4 * ThreadLocalRandom.current().nextDouble()));
-      backoffNanos = Math.min(maxBackoffNanos, (long) (backoffNanos * 1.6));
-    }
-    RECONNECT_TIMER.schedule(channel::resetConnectBackoff, delay, TimeUnit.NANOSECONDS);
   }
 
   /** The id of the current connection, or of the last one while reconnecting. */
@@ -340,7 +298,6 @@ public final class BrpcClient implements AutoCloseable {
       synchronized (lock) {
         id = newId;
         connected = true;
-        backoffNanos = initialBackoffNanos;
         lock.notifyAll();
       }
       ListenerCalls.fire(listeners, l -> l.connected(newId), "BrpcClient.Listener.connected");
@@ -364,7 +321,6 @@ public final class BrpcClient implements AutoCloseable {
         failures++;
         lock.notifyAll();
       }
-      retryAfterBackoff();
       ListenerCalls.fire(listeners, l -> l.connectFailed(status),
           "BrpcClient.Listener.connectFailed");
     }
@@ -382,11 +338,8 @@ public final class BrpcClient implements AutoCloseable {
     private final List<Listener> listeners = new ArrayList<>();
     private boolean built;
 
-    private long initialBackoffNanos = TimeUnit.MILLISECONDS.toNanos(250);
-    private long maxBackoffNanos = TimeUnit.SECONDS.toNanos(1);
-
     private Builder(QuicChannelBuilder quic) {
-      this.quic = quic.connectTimeout(2, TimeUnit.SECONDS);
+      this.quic = quic.connectTimeout(10, TimeUnit.SECONDS);
     }
 
     /** A service the server may call on this client. */
@@ -491,28 +444,18 @@ public final class BrpcClient implements AutoCloseable {
     }
 
     /**
-     * How long one connection attempt waits for the server to answer the QUIC handshake
-     * (default 2 s). The client retries after its {@link #reconnectBackoff}; kwik retransmits
-     * within an attempt at ever longer intervals, so short attempts notice a server that is
-     * back sooner. Raise it for links with round trips near a second.
+     * How long one connection attempt waits for the server's first packet (default 10 s);
+     * once the server answers, the handshake is not cut short. Failed attempts are retried
+     * after grpc's backoff. Within an attempt kwik retransmits its first packet at ever longer
+     * intervals (about 1.5, 3 and 6 s), so a shorter timeout notices sooner that a server or a
+     * network is back after an outage (with 2 s: within about a second). But a server that
+     * many clients reach at once, after a restart, answers some of them late, and an attempt
+     * abandoned before that answer only adds to its load: with 200 clients sharing 2 cores
+     * with the server, attempts of 2 s and 5 s (and a 1 s retry cap) took 26-32 s to get
+     * everyone back; 10 s attempts with grpc's backoff take under 5 s (RELIABILITY.md).
      */
     public Builder connectTimeout(long timeout, TimeUnit unit) {
       quic.connectTimeout(timeout, unit);
-      return this;
-    }
-
-    /**
-     * How long to wait before reconnecting after a failed attempt: {@code initial} at first,
-     * growing 1.6 times per failure up to {@code max}, each with ±20% jitter (defaults 250 ms
-     * and 1 s). A lost connection is retried at once. Together with {@link #connectTimeout},
-     * this bounds how long a client stays away after the server or the network comes back: a
-     * few seconds by default. Raise {@code max} for large fleets that should not knock on a
-     * down server this often.
-     */
-    public Builder reconnectBackoff(long initial, long max, TimeUnit unit) {
-      checkArgument(initial > 0 && max >= initial, "need 0 < initial <= max");
-      initialBackoffNanos = unit.toNanos(initial);
-      maxBackoffNanos = unit.toNanos(max);
       return this;
     }
 
@@ -541,7 +484,7 @@ public final class BrpcClient implements AutoCloseable {
       } catch (IOException e) {
         throw new UncheckedIOException("cannot start the callback server", e);
       }
-      return new BrpcClient(quic, server, listeners, initialBackoffNanos, maxBackoffNanos);
+      return new BrpcClient(quic, server, listeners);
     }
   }
 }

@@ -56,8 +56,9 @@ class BenchmarkSmokeTest {
     for (Row r : results.rows()) {
       if (r.cpu() != null) {
         assertTrue(r.value() > 0, "measured nothing: " + r);
-        assertTrue(r.cpu().serverPerUnit() > 0 && r.cpu().clientPerUnit() > 0,
-            "no CPU time: " + r);
+        // The process CPU clock ticks in 10 ms steps: one side of a tiny run may read 0.
+        assertTrue(r.cpu().serverPerUnit() >= 0 && r.cpu().clientPerUnit() >= 0
+            && r.cpu().serverPerUnit() + r.cpu().clientPerUnit() > 0, "no CPU time: " + r);
         assertTrue(r.warmup().seconds() > 0, "no warm-up: " + r);
         assertTrue(results.baseline(r) > 0, "no Netty figure to compare with: " + r);
       }

@@ -121,15 +121,18 @@ class OutageTest {
     ThreadLeaks threads = ThreadLeaks.snapshot("outage-test-worker");
     ProbeService clientProbe = new ProbeService();
     LinkedBlockingQueue<UUID> clientConnected = new LinkedBlockingQueue<>();
+    // Short connect attempts (the default is 10 s): an attempt toward a silent server ends
+    // after 2 s, so the next one starts with kwik's short first retransmission interval.
     BrpcClient client = net.connect(net.viaRelay(clientProbe)
         .idleTimeout(3, TimeUnit.SECONDS)
+        .connectTimeout(2, TimeUnit.SECONDS)
         .addListener(new BrpcClient.Listener() {
           @Override
           public void connected(UUID id) {
             clientConnected.add(id);
           }
         }));
-    clientConnected.clear();
+    assertEquals(client.id(), clientConnected.poll(10, TimeUnit.SECONDS));
     UUID first = client.id();
     assertEquals(first, net.connected.poll(10, TimeUnit.SECONDS));
 

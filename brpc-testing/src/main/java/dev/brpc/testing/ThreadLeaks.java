@@ -19,7 +19,7 @@ public final class ThreadLeaks {
    * keep idle workers 10 s, grpc's executor 60 s. They are not per-connection threads.
    */
   public static final List<String> SHARED_POOLS = List.of("brpc-quic-io-", "brpc-quic-timer-",
-      "brpc-reconnect", "grpc-default-executor-", "grpc-timer-");
+      "grpc-default-executor-", "grpc-timer-");
 
   private final Set<Thread> baseline;
   private final List<String> ignored;
