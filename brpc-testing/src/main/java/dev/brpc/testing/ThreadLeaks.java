@@ -45,17 +45,25 @@ public final class ThreadLeaks {
   }
 
   /**
-   * Waits up to {@code within} for every thread started since the snapshot to end; throws an
-   * AssertionError naming those that did not.
+   * Waits up to {@code within} for every thread started since the snapshot to end; returns
+   * the names of those still alive.
    */
-  public void assertAllEnd(Duration within) throws InterruptedException {
+  public List<String> awaitEnd(Duration within) throws InterruptedException {
     long deadline = System.nanoTime() + within.toNanos();
     List<Thread> started = started();
     for (Thread t : started) {
       t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
     }
-    List<String> alive = started.stream().filter(Thread::isAlive).map(Thread::getName)
+    return started.stream().filter(Thread::isAlive).map(Thread::getName)
         .collect(Collectors.toList());
+  }
+
+  /**
+   * Waits up to {@code within} for every thread started since the snapshot to end; throws an
+   * AssertionError naming those that did not.
+   */
+  public void assertAllEnd(Duration within) throws InterruptedException {
+    List<String> alive = awaitEnd(within);
     if (!alive.isEmpty()) {
       throw new AssertionError(alive.size() + " thread(s) outlived their work: " + alive);
     }

@@ -82,6 +82,11 @@ class BadInputTest {
     huge[0] = Wire.FRAME_HEADERS;
     Varint.write(1L << 40, huge, 1);
     assertEquals(Status.Code.RESOURCE_EXHAUSTED, statusOf(huge));
+    // A message whose length prefix declares 2 GiB - 1, with 3 bytes behind it: refused from
+    // the prefix (limit 4 MiB), nothing allocated.
+    assertEquals(Status.Code.RESOURCE_EXHAUSTED, statusOf(concat(headers,
+        new byte[] {Wire.FRAME_DATA, 8, 0, 0x7f, (byte) 0xff, (byte) 0xff, (byte) 0xff, 1, 2, 3},
+        Wire.HALF_CLOSE)));
     // A header name gRPC cannot represent.
     assertEquals(Status.Code.INTERNAL, statusOf(new byte[] {Wire.FRAME_HEADERS, 6, 5,
         ':', 'p', 'a', 't', 'h', 0}));
