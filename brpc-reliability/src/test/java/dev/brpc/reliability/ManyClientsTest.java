@@ -9,6 +9,7 @@ import dev.brpc.BrpcClient;
 import dev.brpc.ConnectedClient;
 import dev.brpc.reliability.proto.Msg;
 import dev.brpc.reliability.proto.ProbeGrpc;
+import dev.brpc.testing.Heap;
 import dev.brpc.testing.ThreadLeaks;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -46,22 +47,14 @@ class ManyClientsTest {
     }
   }
 
-  private static long liveHeap() {
-    System.gc();
-    Runtime r = Runtime.getRuntime();
-    return r.totalMemory() - r.freeMemory();
-  }
-
   @Test
   void manyClients_eachCalledBackOnce_noneLost_costPerClientRecorded() throws Exception {
     net = new Net(80);
     int n = Profile.pick(200, 1_000);
-    // A first client starts the lazily created shared threads before the baseline.
-    net.connect(net.direct(new ProbeService())).close();
-    assertNotNull(net.disconnected.poll(20, TimeUnit.SECONDS));
+    net.warmUp();
     ThreadLeaks threads = ThreadLeaks.snapshot("many-clients-test");
     int threadsBefore = Thread.activeCount();
-    long heapBefore = liveHeap();
+    long heapBefore = Heap.live();
 
     long start = System.nanoTime();
     List<Future<BrpcClient>> connecting = new ArrayList<>();
@@ -75,7 +68,7 @@ class ManyClientsTest {
     long connectMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
     assertEquals(n, net.server.clients().size());
     double threadsPerClient = (double) (Thread.activeCount() - threadsBefore) / n;
-    double heapPerClient = (double) (liveHeap() - heapBefore) / n;
+    double heapPerClient = (double) (Heap.live() - heapBefore) / n;
 
     Map<UUID, ListenableFuture<Msg>> calls = new HashMap<>();
     for (ConnectedClient<ProbeGrpc.ProbeBlockingStub> c : net.server.clients()) {

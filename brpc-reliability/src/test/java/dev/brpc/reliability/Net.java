@@ -103,6 +103,18 @@ final class Net {
     return c;
   }
 
+  /**
+   * Connects a first client and lets it leave, so that the server's lazily created threads
+   * exist before a test takes its baseline; the events it caused are cleared.
+   */
+  void warmUp() throws InterruptedException {
+    connect(direct(new ProbeService())).close();
+    if (disconnected.poll(20, TimeUnit.SECONDS) == null) {
+      throw new AssertionError("the warm-up client did not leave");
+    }
+    connected.clear();
+  }
+
   /** The server's view of a connected client. */
   ConnectedClient<ProbeGrpc.ProbeBlockingStub> serverSide(BrpcClient c) {
     return server.client(c.id()).orElseThrow(() -> new AssertionError("not registered"));

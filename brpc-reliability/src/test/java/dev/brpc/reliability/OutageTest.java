@@ -114,10 +114,7 @@ class OutageTest {
   void blackholeLongerThanTheIdleTimeout_callsFail_clientReconnectsWhenTheLinkReturns()
       throws Exception {
     net = new Net(51, b -> b.idleTimeout(3, TimeUnit.SECONDS));
-    // A first client starts the server's lazily created threads before the snapshot.
-    net.connect(net.direct(new ProbeService())).close();
-    assertNotNull(net.disconnected.poll(20, TimeUnit.SECONDS));
-    net.connected.clear();
+    net.warmUp();
     ThreadLeaks threads = ThreadLeaks.snapshot("outage-test-worker");
     ProbeService clientProbe = new ProbeService();
     LinkedBlockingQueue<UUID> clientConnected = new LinkedBlockingQueue<>();

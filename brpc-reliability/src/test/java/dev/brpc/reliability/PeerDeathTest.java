@@ -71,9 +71,7 @@ class PeerDeathTest {
   }
 
   private ThreadLeaks warmUpThenSnapshot() throws Exception {
-    // A first client starts the server's lazily created threads before the snapshot.
-    net.connect(net.direct(new ProbeService())).close();
-    assertNotNull(net.disconnected.poll(20, TimeUnit.SECONDS));
+    net.warmUp();
     return ThreadLeaks.snapshot("peer-death-test");
   }
 

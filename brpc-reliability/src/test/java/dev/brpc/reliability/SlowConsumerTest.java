@@ -7,6 +7,7 @@ import dev.brpc.BrpcClient;
 import dev.brpc.reliability.proto.Chunk;
 import dev.brpc.reliability.proto.ProbeGrpc;
 import dev.brpc.reliability.proto.Size;
+import dev.brpc.testing.Heap;
 import io.grpc.Channel;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
@@ -43,12 +44,6 @@ class SlowConsumerTest {
     }
   }
 
-  private static long liveHeap() {
-    System.gc();
-    Runtime r = Runtime.getRuntime();
-    return r.totalMemory() - r.freeMemory();
-  }
-
   /**
    * Downloads {@code bytes} over {@code channel}, asking for one message every {@code
    * periodMicros}: the consumer's pace. Returns the largest live heap seen above {@code base}.
@@ -76,7 +71,7 @@ class SlowConsumerTest {
               ScheduledFuture<?> reader = timer.scheduleAtFixedRate(() -> call.request(1),
                   periodMicros, periodMicros, TimeUnit.MICROSECONDS);
               ScheduledFuture<?> sampler = timer.scheduleAtFixedRate(
-                  () -> peak.accumulateAndGet(liveHeap() - base, Math::max),
+                  () -> peak.accumulateAndGet(Heap.live() - base, Math::max),
                   200, 200, TimeUnit.MILLISECONDS);
               done.whenComplete((r, t) -> {
                 reader.cancel(false);
@@ -114,7 +109,7 @@ class SlowConsumerTest {
     // Warm up both directions, so that lazily created buffers and classes are in the baseline.
     slowDownload(client.channel(), 4 << 20, 100, 0);
     slowDownload(net.serverSide(client).channel(), 4 << 20, 100, 0);
-    long base = liveHeap();
+    long base = Heap.live();
 
     long start = System.nanoTime();
     long forward = slowDownload(client.channel(), bytes, period, base);

@@ -10,6 +10,7 @@ import dev.brpc.quic.QuicServerBuilder;
 import dev.brpc.quic.SelfSignedCertificate;
 import dev.brpc.quic.test.EchoGrpc;
 import dev.brpc.quic.test.Msg;
+import dev.brpc.testing.Heap;
 import dev.brpc.testing.ThreadLeaks;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
@@ -72,12 +73,6 @@ class AbuseTest {
         })).build().start();
     good = QuicChannelBuilder.forAddress("localhost", server.getPort())
         .trustCertificate(CERT.certificate()).build();
-  }
-
-  private static long liveHeap() {
-    System.gc();
-    Runtime r = Runtime.getRuntime();
-    return r.totalMemory() - r.freeMemory();
   }
 
   /** A well-behaved call succeeds. */
@@ -227,7 +222,7 @@ class AbuseTest {
     startServer(b -> b.handshakeTimeout(1, TimeUnit.SECONDS));
     goodCallWorks();
     ThreadLeaks threads = ThreadLeaks.snapshot();
-    long heapBefore = liveHeap();
+    long heapBefore = Heap.live();
     int n = 50;
     List<CompletableFuture<ConnectionTerminatedEvent>> closings = new ArrayList<>();
     long start = System.nanoTime();
@@ -251,7 +246,7 @@ class AbuseTest {
     raws.clear();
     // Every connection's threads, the server's and the raw clients', end.
     threads.assertAllEnd(Duration.ofSeconds(30));
-    long grown = liveHeap() - heapBefore;
+    long grown = Heap.live() - heapBefore;
     assertTrue(grown < 4 << 20, "live heap grew " + (grown >> 10) + " KiB");
     System.out.println("RESULT connection flood: " + n + " unauthenticated connections closed"
         + " by the 1 s deadline within " + ms + " ms; threads back to the baseline; live heap "
