@@ -1,6 +1,5 @@
 package dev.brpc.quic.internal;
 
-import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.brpc.quic.QuicConnectionListener;
 import io.grpc.Attributes;
 import io.grpc.ChannelCredentials;
@@ -142,7 +141,16 @@ public final class DialingTransportFactory implements ClientTransportFactory {
           }
         }
       });
-      SilentServerTimeout silent = new SilentServerTimeout(config.connectTimeoutNanos);
+      // An attempt whose server has sent nothing at all within the connect timeout ends then;
+      // once it answers, the handshake may take up to the handshake timeout (kwik's own
+      // connect timeout). So a dead or unreachable server costs an attempt only the connect
+      // timeout, and the next attempt starts with kwik's first, short retransmission interval;
+      // while a server that is merely slow (many clients handshaking at once after a restart)
+      // is not abandoned mid-handshake, which would only repeat its work.
+      BlockingDeadline silent = new BlockingDeadline(config.connectTimeoutNanos, () -> {
+        HandshakeSplittingSocket s = socket;
+        return s == null || !s.heard;
+      });
       try {
         quic.connect();
       } catch (IOException | RuntimeException e) {
@@ -157,53 +165,6 @@ public final class DialingTransportFactory implements ClientTransportFactory {
       silent.settle();
       connection.sendSettings(options.connectMetadata.get());
       return connection;
-    }
-
-    /**
-     * Ends an attempt whose server has sent nothing at all within the connect timeout; once
-     * it answers, the handshake may take up to the handshake timeout (kwik's own connect
-     * timeout). So a dead or unreachable server costs an attempt only the connect timeout,
-     * and the next attempt starts with kwik's first, short retransmission interval; while a
-     * server that is merely slow (200 clients handshaking at once after a restart, say) is not
-     * abandoned mid-handshake, which would only repeat its work.
-     *
-     * <p>kwik's blocking {@code connect()} is ended by interrupting the dialing thread (kwik
-     * then aborts the handshake). The interrupt is sent only while {@code connect()} runs, and
-     * {@link #settle} clears it, so it never reaches the pooled thread's next task.
-     */
-    private final class SilentServerTimeout implements Runnable {
-      private final Thread dialing = Thread.currentThread();
-      private final java.util.concurrent.ScheduledFuture<?> timer;
-      @GuardedBy("this") private boolean settled;
-      @GuardedBy("this") private boolean fired;
-
-      SilentServerTimeout(long timeoutNanos) {
-        timer = SharedExecutors.timer().schedule(this, timeoutNanos, TimeUnit.NANOSECONDS);
-      }
-
-      @Override
-      public void run() {
-        HandshakeSplittingSocket s = socket;
-        synchronized (this) {
-          if (settled || (s != null && s.heard)) {
-            return;
-          }
-          fired = true;
-          dialing.interrupt();
-        }
-      }
-
-      /** Called once connect() returned or threw; false if this timeout ended it. */
-      boolean settle() {
-        timer.cancel(false);
-        synchronized (this) {
-          settled = true;
-          if (fired) {
-            Thread.interrupted();
-          }
-          return !fired;
-        }
-      }
     }
 
     @Override
@@ -273,7 +234,7 @@ public final class DialingTransportFactory implements ClientTransportFactory {
    * <p>Thread-safe as {@link DatagramSocket} is; kwik sends from one thread.
    */
   static class HandshakeSplittingSocket extends DatagramSocket { // not final: tests extend it
-    /** Set once anything arrived: the server answers (see {@link SilentServerTimeout}). */
+    /** Set once anything arrived: the server answers (see the connect deadline in dial()). */
     volatile boolean heard;
 
     HandshakeSplittingSocket() throws SocketException {

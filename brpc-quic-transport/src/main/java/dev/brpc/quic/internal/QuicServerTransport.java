@@ -21,7 +21,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -141,7 +140,8 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     }
     InputStream in = StreamReader.input(stream);
     HeaderBlock.Decoded headers;
-    HeadersDeadline deadline = new HeadersDeadline(stream);
+    BlockingDeadline deadline =
+        new BlockingDeadline(headersTimeoutNanos, () -> headersTimedOut(stream));
     try {
       headers = StreamReader.readRequestHeaders(in, maxInboundMetadataSize);
     } catch (IOException e) { // also MetadataTooLargeException and ProtocolException
@@ -157,58 +157,21 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
   }
 
   /**
-   * Resets a call stream whose request HEADERS are not complete within the headers timeout.
-   * The reader blocked in {@code read} is woken by {@code abortReading}, and by an interrupt
-   * in case kwik misses that wakeup (see StreamReader.abort); the interrupt is sent only while
-   * the reader is still reading the headers, and {@link #settle} clears it, so it never
-   * reaches the pooled thread's next task.
+   * Resets a call stream whose request HEADERS are not complete within the headers timeout
+   * and counts it as a reset by the peer: a legitimate caller sends its headers at once. And
+   * kwik 0.10.9 ignores a RESET_STREAM for a stream it has not created yet
+   * (StreamManager.process(ResetStreamFrame)), so a call reset before its first byte left
+   * shows up here, as an empty stream created because a later one arrived, never as a reset.
+   * The blocked reader is woken by abortReading and by the deadline's interrupt.
    */
-  private final class HeadersDeadline implements Runnable {
-    private final QuicStream stream;
-    private final Thread reader = Thread.currentThread();
-    private final ScheduledFuture<?> timer;
-    @GuardedBy("this") private boolean settled;
-
-    HeadersDeadline(QuicStream stream) {
-      this.stream = stream;
-      this.timer = SharedExecutors.timer().schedule(this, headersTimeoutNanos,
-          TimeUnit.NANOSECONDS);
-    }
-
-    @Override
-    public void run() {
-      synchronized (this) {
-        if (settled) {
-          return;
-        }
-        settled = true;
-      }
-      log.log(Level.FINE, "{0}: request headers not complete within {1} ms; resetting the"
-          + " stream", new Object[] {QuicServerTransport.this,
-              TimeUnit.NANOSECONDS.toMillis(headersTimeoutNanos)});
-      long code = Wire.errorCode(Status.DEADLINE_EXCEEDED);
-      stream.resetStream(code);
-      stream.abortReading(code);
-      synchronized (this) {
-        reader.interrupt();
-      }
-      // A legitimate caller sends its headers at once. And kwik 0.10.9 ignores a RESET_STREAM
-      // for a stream it has not created yet (StreamManager.process(ResetStreamFrame)), so a
-      // call reset before its first byte left shows up here, as an empty stream created
-      // because a later one arrived, never as a reset: count it as one.
-      peerResetCall();
-    }
-
-    /** Called by the reader once done; false if the deadline passed first. */
-    boolean settle() {
-      timer.cancel(false);
-      synchronized (this) {
-        boolean first = !settled;
-        settled = true;
-        Thread.interrupted(); // only the deadline interrupts this thread while it reads
-        return first;
-      }
-    }
+  private boolean headersTimedOut(QuicStream stream) {
+    log.log(Level.FINE, "{0}: request headers not complete within {1} ms; resetting the"
+        + " stream", new Object[] {this, TimeUnit.NANOSECONDS.toMillis(headersTimeoutNanos)});
+    long code = Wire.errorCode(Status.DEADLINE_EXCEEDED);
+    stream.resetStream(code);
+    stream.abortReading(code);
+    peerResetCall();
+    return true;
   }
 
   private void rejectBeforeHeaders(QuicStream stream, Exception e) {

@@ -158,7 +158,7 @@ class AbuseTest {
   void aFloodOfCallsOpenedAndReset_cutsTheAbuserOff_othersAreServed() throws Exception {
     // Lower limits than the defaults (1000 per second, 10 s), to keep the test short. Most
     // resets here leave before the call's first byte; kwik ignores those and the server sees
-    // empty streams that the headers timeout ends (QuicServerTransport.HeadersDeadline).
+    // empty streams that the headers timeout ends (QuicServerTransport.headersTimedOut).
     startServer(b -> b.maxRstFramesPerWindow(100, 1).headersTimeout(1, TimeUnit.SECONDS));
     goodCallWorks();
     CompletableFuture<ConnectionTerminatedEvent> closed = new CompletableFuture<>();
