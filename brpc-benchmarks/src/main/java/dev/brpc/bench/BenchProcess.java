@@ -1,6 +1,7 @@
 package dev.brpc.bench;
 
 import java.io.BufferedReader;
+import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -70,7 +71,24 @@ public final class BenchProcess {
       protocol.println(ERROR + oneLine(t));
     }
     protocol.flush();
+    dumpRecordings();
     Runtime.getRuntime().halt(0); // no graceful shutdown: kwik's can take 30 s
+  }
+
+  /** Writes the JFR recordings started with {@code -XX:StartFlightRecording}, as halt skips it. */
+  private static void dumpRecordings() {
+    if (!jdk.jfr.FlightRecorder.isInitialized()) {
+      return;
+    }
+    for (jdk.jfr.Recording r : jdk.jfr.FlightRecorder.getFlightRecorder().getRecordings()) {
+      try {
+        if (r.getDestination() != null) {
+          r.dump(r.getDestination());
+        }
+      } catch (IOException | RuntimeException e) {
+        log.log(Level.WARNING, "cannot write the JFR recording", e);
+      }
+    }
   }
 
   private void serveCommands() throws Exception {

@@ -73,7 +73,7 @@ public final class Benchmark {
       measureStack(stack);
     }
     for (String stack : settings.stacks) {
-      if (!stack.equals("kwik")) {
+      if (!stack.equals("kwik") && settings.workloads.contains("footprint")) {
         footprint(stack);
       }
     }
@@ -84,16 +84,29 @@ public final class Benchmark {
 
   /** Workloads 1 to 5 (and 3, callbacks, for brpc) on one fresh server/client pair. */
   private void measureStack(String stack) throws Exception {
-    try (Pair p = Pair.start(stack, certDir, childJvmArgs())) {
-      unaryLatency(p, p.client, stack);
-      unaryThroughput(p, p.client, stack);
-      if (stack.equals("brpc")) {
+    List<String> w = settings.workloads;
+    if (w.stream().noneMatch(List.of("latency", "throughput", "callback", "streaming", "setup")
+        ::contains)) {
+      return;
+    }
+    try (Pair p = Pair.start(stack, certDir, childJvmArgs(), settings.profile)) {
+      if (w.contains("latency")) {
+        unaryLatency(p, p.client, stack);
+      }
+      if (w.contains("throughput")) {
+        unaryThroughput(p, p.client, stack);
+      }
+      if (stack.equals("brpc") && w.contains("callback")) {
         // The server drives: it calls its client back over the client's own connection.
         unaryLatency(p, p.server, "brpc callback");
         unaryThroughput(p, p.server, "brpc callback");
       }
-      streaming(p, stack);
-      connectionSetup(p, stack);
+      if (w.contains("streaming")) {
+        streaming(p, stack);
+      }
+      if (w.contains("setup")) {
+        connectionSetup(p, stack);
+      }
     }
   }
 
@@ -228,7 +241,7 @@ public final class Benchmark {
    * clients added, i.e. the cost of one more idle client.
    */
   private void footprint(String stack) throws Exception {
-    try (Pair p = Pair.start(stack, certDir, childJvmArgs())) {
+    try (Pair p = Pair.start(stack, certDir, childJvmArgs(), settings.profile)) {
       p.server.request(new Fields("await-clients").put("count", 1).put("seconds", 60),
           SHORT_TIMEOUT);
       Fields base = p.server.request(new Fields("footprint"), SHORT_TIMEOUT);
@@ -314,11 +327,15 @@ public final class Benchmark {
    * parallel; closing ends both. Used by the one orchestrating thread.
    */
   private record Pair(ChildJvm server, ChildJvm client) implements AutoCloseable {
-    static Pair start(String stack, Path certDir, List<String> jvmArgs) throws Exception {
-      ChildJvm server = ChildJvm.start("server", stack, certDir, jvmArgs);
+    /** @param profile where each JVM writes a JFR recording, or null for none */
+    static Pair start(String stack, Path certDir, List<String> jvmArgs, Path profile)
+        throws Exception {
+      ChildJvm server = ChildJvm.start("server", stack, certDir,
+          withRecording(jvmArgs, profile, stack, "server"));
       ChildJvm client = null;
       try {
-        client = ChildJvm.start("client", stack, certDir, jvmArgs);
+        client = ChildJvm.start("client", stack, certDir,
+            withRecording(jvmArgs, profile, stack, "client"));
         int port = server.hello(START_TIMEOUT).getInt("port");
         client.hello(START_TIMEOUT);
         client.request(new Fields("dial").put("port", port), START_TIMEOUT);
@@ -330,6 +347,22 @@ public final class Benchmark {
         server.close();
         throw e;
       }
+    }
+
+    /**
+     * Adds a JFR recording (the JDK's "profile" settings) that the child writes when it exits
+     * ({@link BenchProcess} dumps it before halting).
+     */
+    private static List<String> withRecording(List<String> jvmArgs, Path profile, String stack,
+        String role) throws IOException {
+      if (profile == null) {
+        return jvmArgs;
+      }
+      Files.createDirectories(profile);
+      List<String> args = new ArrayList<>(jvmArgs);
+      args.add("-XX:StartFlightRecording=settings=profile,filename="
+          + profile.toAbsolutePath().resolve(stack + "-" + role + ".jfr"));
+      return args;
     }
 
     @Override

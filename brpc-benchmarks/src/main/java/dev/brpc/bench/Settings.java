@@ -14,6 +14,8 @@ import java.util.List;
 final class Settings {
   /** Stacks to measure, in this order. */
   List<String> stacks = List.of("netty", "brpc", "kwik");
+  /** Workloads to run: a subset of {@link #ALL_WORKLOADS}, for profiling one of them. */
+  List<String> workloads = ALL_WORKLOADS;
   /** Length of each measured interval (latency, throughput, streaming). */
   Duration measure = Duration.ofSeconds(15);
   /** Warm-up runs the workload in rounds this long, checking JIT activity after each. */
@@ -36,9 +38,13 @@ final class Settings {
   List<String> jvmArgs = List.of("-Xms1g", "-Xmx1g");
   /** Netty's TLS engine: empty for grpc's default, else OPENSSL or JDK. */
   String nettySsl = "";
+  /** Where each child JVM writes a JFR recording ({@code <stack>-<role>.jfr}); null: none. */
+  Path profile;
   /** Where the Markdown results go. */
   Path output = Path.of("target", "results.md");
 
+  static final List<String> ALL_WORKLOADS =
+      List.of("latency", "throughput", "callback", "streaming", "setup", "footprint");
   static final int PAYLOAD = 16;
   static final int STREAM_MESSAGE = 64 * 1024;
 
@@ -84,6 +90,15 @@ final class Settings {
       case "stacks":
         stacks = List.of(value.split(","));
         break;
+      case "workloads":
+        workloads = List.of(value.split(","));
+        for (String w : workloads) {
+          if (!ALL_WORKLOADS.contains(w)) {
+            throw new IllegalArgumentException("unknown workload '" + w + "'; one of "
+                + ALL_WORKLOADS);
+          }
+        }
+        break;
       case "measure":
         measure = duration(value);
         break;
@@ -126,6 +141,9 @@ final class Settings {
       case "netty-ssl":
         nettySsl = value;
         break;
+      case "profile":
+        profile = Path.of(value);
+        break;
       case "output":
         output = Path.of(value);
         break;
@@ -146,13 +164,16 @@ final class Settings {
   /** The settings as printed with the results. */
   @Override
   public String toString() {
-    return "stacks=" + String.join(",", stacks) + " measure=" + seconds(measure)
+    return "stacks=" + String.join(",", stacks)
+        + (workloads == ALL_WORKLOADS ? "" : " workloads=" + String.join(",", workloads))
+        + " measure=" + seconds(measure)
         + " warmup-round=" + seconds(warmupRound) + " warmup-max=" + seconds(warmupMax)
         + " settle=" + settleMillisPerSecond + "ms/s settle-rounds=" + settleRounds
         + " in-flight=" + inFlight + " stream-messages=" + streamMessages
         + " connections=" + connections + " clients=" + clients.toString().replace(" ", "")
         + " jvm-args=" + String.join(",", jvmArgs)
-        + (nettySsl.isEmpty() ? "" : " netty-ssl=" + nettySsl);
+        + (nettySsl.isEmpty() ? "" : " netty-ssl=" + nettySsl)
+        + (profile == null ? "" : " profile=" + profile);
   }
 
   static String seconds(Duration d) {
