@@ -25,7 +25,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -67,12 +66,6 @@ final class Connection {
   interface Callee {
     /** A new call stream from the peer. Runs on an io thread; may block reading headers. */
     void streamOpened(QuicStream stream);
-
-    /**
-     * The peer cancelled its call on stream {@code streamId} after finishing the request
-     * (CANCEL). Runs on the control stream's reader; must not block.
-     */
-    void cancelled(long streamId, long code);
   }
 
   /** Observes the connection's lifecycle. Callbacks run on io threads, outside locks. */
@@ -101,8 +94,6 @@ final class Connection {
   private final CopyOnWriteArrayList<Listener> listeners = new CopyOnWriteArrayList<>();
   private final Executor controlWriter = new SerializingExecutor(SharedExecutors.io());
   private final Executor opener = new SerializingExecutor(SharedExecutors.io());
-  /** Stream requests queued on {@link #opener}; while any is, new ones queue behind it. */
-  private final AtomicInteger opensWaiting = new AtomicInteger();
   private final AtomicBoolean peerControlSeen = new AtomicBoolean();
   final CompletableFuture<Metadata> peerSettings = new CompletableFuture<>();
 
@@ -434,75 +425,48 @@ final class Connection {
 
   /** Receives the result of {@link #openStream}. */
   interface OpenCallback {
-    /**
-     * Runs on the thread that asked, or on the opener; must not block. Return false to reset
-     * the stream unused.
-     */
+    /** Runs on the opener; must not block. Return false to reset the stream unused. */
     boolean opened(QuicStream stream);
 
     void failed(Status status);
   }
 
   /**
-   * Opens a bidirectional stream. When the peer's stream credit allows one now and no earlier
-   * request waits, the stream is opened and {@code callback} runs on the calling thread, without
-   * blocking ({@link KwikStreams}); otherwise on the opener executor, in request order: kwik's
-   * {@code createStream} blocks while the peer's credit is used up, so calls queue there as
-   * they would behind HTTP/2's MAX_CONCURRENT_STREAMS. (A request racing one that just started
-   * to wait may overtake it; each still gets a stream.)
+   * Opens a bidirectional stream on the opener executor, in request order. kwik's
+   * {@code createStream} blocks while the peer's stream credit is used up, so calls queue here
+   * as they would behind HTTP/2's MAX_CONCURRENT_STREAMS.
    */
   void openStream(OpenCallback callback) {
-    if (opensWaiting.get() == 0 && terminatedStatus() == null) {
-      QuicStream stream = KwikStreams.tryCreateBidirectional(quic);
-      if (stream != null) {
-        KwikSendFix.apply(stream);
-        deliver(stream, callback);
-        return;
-      }
-    }
-    opensWaiting.incrementAndGet();
     opener.execute(() -> {
+      QuicStream stream;
+      synchronized (openerLock) {
+        openerThread = Thread.currentThread();
+      }
       try {
-        openOnOpener(callback);
+        // Checked after registering as the opener: a terminate() from now on interrupts us.
+        Status refusal = terminatedStatus();
+        if (refusal != null) {
+          callback.failed(refusal);
+          return;
+        }
+        stream = quic.createStream(true);
+        KwikSendFix.apply(stream);
+      } catch (IOException | RuntimeException e) {
+        Status s = terminatedStatus();
+        callback.failed(s != null ? s
+            : Status.UNAVAILABLE.withDescription("cannot open a stream").withCause(e));
+        return;
       } finally {
-        opensWaiting.decrementAndGet();
+        synchronized (openerLock) {
+          openerThread = null;
+        }
+        Thread.interrupted(); // an interrupt delivered while we were the opener
+      }
+      if (!callback.opened(stream)) {
+        stream.resetStream(Wire.errorCode(Status.CANCELLED));
+        stream.abortReading(Wire.errorCode(Status.CANCELLED));
       }
     });
-  }
-
-  private void openOnOpener(OpenCallback callback) {
-    QuicStream stream;
-    synchronized (openerLock) {
-      openerThread = Thread.currentThread();
-    }
-    try {
-      // Checked after registering as the opener: a terminate() from now on interrupts us.
-      Status refusal = terminatedStatus();
-      if (refusal != null) {
-        callback.failed(refusal);
-        return;
-      }
-      stream = quic.createStream(true);
-      KwikSendFix.apply(stream);
-    } catch (IOException | RuntimeException e) {
-      Status s = terminatedStatus();
-      callback.failed(s != null ? s
-          : Status.UNAVAILABLE.withDescription("cannot open a stream").withCause(e));
-      return;
-    } finally {
-      synchronized (openerLock) {
-        openerThread = null;
-      }
-      Thread.interrupted(); // an interrupt delivered while we were the opener
-    }
-    deliver(stream, callback);
-  }
-
-  private static void deliver(QuicStream stream, OpenCallback callback) {
-    if (!callback.opened(stream)) {
-      stream.resetStream(Wire.errorCode(Status.CANCELLED));
-      stream.abortReading(Wire.errorCode(Status.CANCELLED));
-    }
   }
 
   // ---------------------------------------------------------------------------------------
@@ -587,8 +551,6 @@ final class Connection {
           onPing(payload);
         } else if (type == Wire.FRAME_GOAWAY) {
           onGoAway(payload);
-        } else if (type == Wire.FRAME_CANCEL) {
-          onCancel(payload);
         } else {
           throw new ProtocolException("unknown control frame type 0x" + Long.toHexString(type));
         }
@@ -623,40 +585,6 @@ final class Connection {
       l.settingsReceived(block.metadata);
     }
     peerSettings.complete(block.metadata);
-  }
-
-  /**
-   * Cancels our call on {@code stream} whose request was finished (FIN): the peer, which may
-   * have read that FIN, learns of the cancel from the control stream (PROTOCOL.md section 4).
-   */
-  void sendCancel(QuicStream stream, long code) {
-    byte[] payload = new byte[16];
-    int n = Varint.write(stream.getStreamId(), payload, 0);
-    n = Varint.write(code, payload, n);
-    byte[] frame = new byte[2 + n];
-    frame[0] = Wire.FRAME_CANCEL;
-    frame[1] = (byte) n; // at most 16: a one-byte varint
-    System.arraycopy(payload, 0, frame, 2, n);
-    writeControl(frame);
-  }
-
-  private void onCancel(byte[] payload) throws ProtocolException {
-    int[] pos = {0};
-    long streamId = Varint.read(payload, pos, payload.length);
-    long code = Varint.read(payload, pos, payload.length);
-    if (pos[0] != payload.length) {
-      throw new ProtocolException("CANCEL with trailing bytes");
-    }
-    // Our peer's bidirectional streams: client-initiated (low bits 00) if we accepted the
-    // connection, server-initiated (01) if we dialed it.
-    if ((streamId & 0x3) != (dialer ? 1 : 0) || streamId > Integer.MAX_VALUE) {
-      throw new ProtocolException("CANCEL names stream " + streamId
-          + ", not one of the peer's call streams");
-    }
-    Callee c = callee;
-    if (c != null) {
-      c.cancelled(streamId, code);
-    }
   }
 
   private void onGoAway(byte[] payload) throws ProtocolException {

@@ -21,11 +21,8 @@ import tech.kwik.core.QuicStream;
 
 /**
  * One call as its caller sees it: a QUIC bidirectional stream this side opens. Request
- * HEADERS, DATA and FIN (the half-close) go out through a {@link StreamWriter}; the response
- * comes in through a {@link StreamReader}. A cancel resets the stream, or, once FIN is out,
- * sends CANCEL on the control stream (PROTOCOL.md section 4). A unary request usually leaves without a thread hand-off: the stream is
- * opened and the request written on the calling thread when neither can block
- * ({@link Connection#openStream}, {@link StreamWriter}).
+ * HEADERS, DATA and FIN go out through a {@link StreamWriter}; the response comes in through a
+ * {@link StreamReader}.
  *
  * <p>Thread-safe. gRPC's transport thread is a {@link SerializingExecutor} over the calling
  * thread: frames are delivered on the reader thread without a hop unless another thread is
@@ -35,7 +32,6 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
   private final QuicClientTransport transport;
   private final Connection connection;
   private final String fullMethodName;
-  private final boolean sendsOneMessage;
   private final String userAgent;
   private final Attributes attributes;
   private final ClientState state;
@@ -45,7 +41,6 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
 
   private final Object lock = new Object();
   @GuardedBy("lock") private StreamReader reader;
-  @GuardedBy("lock") private QuicStream quicStream;
   @GuardedBy("lock") private boolean cancelled;
   @GuardedBy("lock") private boolean inboundDone;
   @GuardedBy("lock") private boolean outboundDone;
@@ -60,7 +55,6 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
     this.transport = transport;
     this.connection = connection;
     this.fullMethodName = method.getFullMethodName();
-    this.sendsOneMessage = method.getType().clientSendsOneMessage();
     this.authority = authority;
     this.userAgent = userAgent;
     this.attributes = attributes;
@@ -103,8 +97,6 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
    */
   private void fail(Status status, RpcProgress progress, long resetCode) {
     StreamReader r;
-    QuicStream q;
-    boolean responseDone;
     synchronized (lock) {
       if (cancelled) {
         // The first failure decides the outcome. A later one is usually its echo (the peer
@@ -113,17 +105,10 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
       }
       cancelled = true;
       r = reader;
-      q = quicStream;
-      responseDone = inboundDone;
       outboundDone = true;
       inboundDone = true;
     }
-    if (!writer.reset(resetCode) && writer.finTaken() && q != null && !responseDone
-        && resetCode > Wire.NO_ERROR) {
-      // The request is finished (FIN): QUIC ignores a reset now, and the callee, which may
-      // have read the FIN, would not see one. CANCEL tells it on the control stream.
-      connection.sendCancel(q, resetCode);
-    }
+    writer.reset(resetCode);
     if (r != null) {
       r.abort(resetCode);
     }
@@ -149,9 +134,9 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
       inboundDone = true;
       halfClosed = halfCloseQueued;
     }
-    // The response is read. If we were still sending, stop (PROTOCOL.md, section 4); else our
-    // FIN is out or on its way, and the writer reports when it is.
-    if (!halfClosed) {
+    // The response is read: FIN our side (it stayed open so a cancel could still reset it),
+    // or, if we were still sending, stop sending.
+    if (!(halfClosed ? writer.finish() : false)) {
       writer.reset(Wire.NO_ERROR);
       synchronized (lock) {
         outboundDone = true;
@@ -167,9 +152,7 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
       metadata.put(GrpcUtil.USER_AGENT_KEY, userAgent);
       byte[] frame = HeaderBlock.encodeFrame(
           Wire.FRAME_HEADERS, metadata, "/" + fullMethodName, authority, new byte[0]);
-      // A call that sends one message follows at once with it and the half-close (FIN), which
-      // flushes: the request then leaves as one write, usually one packet.
-      writer.enqueue(frame, !sendsOneMessage);
+      writer.enqueue(frame);
       Status refusal = connection.register(QuicClientStream.this);
       if (refusal == null) {
         refusal = transport.streamStarted(QuicClientStream.this);
@@ -195,7 +178,6 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
               return false;
             }
             reader = r;
-            quicStream = stream;
           }
           // Before the writer starts: its progress reports need an allocated stream.
           state.runOnTransportThread(state::onStreamAllocated);
@@ -219,16 +201,14 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
         int bytes = frame.readableBytes();
         if (bytes > 0) {
           onSendingBytes(bytes);
-          writer.enqueue((DataFrameBuffer) frame, false);
+          writer.enqueue((DataFrameBuffer) frame);
         }
       }
       if (endOfStream) {
         synchronized (lock) {
           halfCloseQueued = true;
         }
-        writer.finish(); // FIN is the half-close
-      } else if (flush) {
-        writer.flush();
+        writer.enqueue(Wire.HALF_CLOSE);
       }
     }
 

@@ -38,7 +38,6 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
 
   private final Object lock = new Object();
   @GuardedBy("lock") private boolean trailersQueued;
-  @GuardedBy("lock") private boolean halfCloseSeen;
   @GuardedBy("lock") private boolean inboundDone;
   @GuardedBy("lock") private boolean outboundDone;
   @GuardedBy("lock") private boolean released;
@@ -100,14 +99,6 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
     abortCall(status, -1);
   }
 
-  /**
-   * The caller cancelled the call after finishing its request (a CANCEL control frame,
-   * PROTOCOL.md section 4): end it as a reset would have.
-   */
-  void cancelledByPeer(long code) {
-    abortCall(Status.CANCELLED.withDescription("call cancelled by the caller"), code);
-  }
-
   /** Ends the call without trailers: reset both halves and tell the application. */
   private void abortCall(Status status, long code) {
     synchronized (lock) {
@@ -135,8 +126,7 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
     // Before the trailers go out: once they are written, the writer reports completion.
     reportOutcome(status);
     if (send) {
-      writer.enqueue(StreamRejector.trailersFrame(status, false), false);
-      writer.finish();
+      writer.finish(StreamRejector.trailersFrame(status, false));
     }
     reader.abort(Wire.errorCode(status));
     synchronized (lock) {
@@ -178,8 +168,7 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
   private final class Sink implements AbstractServerStream.Sink {
     @Override
     public void writeHeaders(Metadata headers, boolean flush) {
-      writer.enqueue(HeaderBlock.encodeFrame(Wire.FRAME_HEADERS, headers, null, null,
-          new byte[0]), flush);
+      writer.enqueue(HeaderBlock.encodeFrame(Wire.FRAME_HEADERS, headers, null, null, new byte[0]));
     }
 
     @Override
@@ -187,10 +176,7 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
       int bytes = frame.readableBytes();
       if (bytes > 0) {
         onSendingBytes(bytes);
-        writer.enqueue((DataFrameBuffer) frame, false);
-      }
-      if (flush) {
-        writer.flush();
+        writer.enqueue((DataFrameBuffer) frame);
       }
     }
 
@@ -202,9 +188,8 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
         }
         trailersQueued = true;
       }
-      writer.enqueue(HeaderBlock.encodeFrame(Wire.FRAME_TRAILERS, trailers, null, null,
-          new byte[0]), false);
-      writer.finish();
+      writer.finish(
+          HeaderBlock.encodeFrame(Wire.FRAME_TRAILERS, trailers, null, null, new byte[0]));
     }
 
     @Override
@@ -233,16 +218,12 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
       boolean stopReading;
       synchronized (lock) {
         outboundDone = true;
-        // The request's FIN may be read but not yet reported (halfClosed before endOfStream):
-        // then there is nothing left to stop.
-        stopReading = !inboundDone && !halfCloseSeen;
-        if (stopReading) {
-          inboundDone = true;
-        }
+        stopReading = !inboundDone;
+        inboundDone = true;
       }
       if (stopReading) {
-        // Trailers are out and the caller is still sending; the request's remainder is not
-        // needed (as HTTP/2's RST_STREAM NO_ERROR after trailers). Releases the stream's credit.
+        // Trailers are out; the request's remainder is not needed (as HTTP/2's RST_STREAM
+        // NO_ERROR after trailers). Releases the stream's credit.
         reader.abort(Wire.NO_ERROR);
       }
       reportOutcome(Status.OK);
@@ -268,9 +249,6 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
 
     @Override
     public void halfClosed() {
-      synchronized (lock) {
-        halfCloseSeen = true;
-      }
       state.runOnTransportThread(() -> state.inboundDataReceived(ReadableBuffers.empty(), true));
     }
 
@@ -328,15 +306,6 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
     @Override
     public void deframeFailed(Throwable cause) {
       closeWithStatus(Status.fromThrowable(cause));
-    }
-  }
-
-  @Override
-  public String toString() {
-    synchronized (lock) {
-      return "call " + streamId + (inboundDone ? " in-done" : "") + (outboundDone ? " out-done" : "")
-          + (halfCloseSeen ? " half-closed" : "") + (trailersQueued ? " trailers" : "")
-          + (outcomeReported ? " reported" : "") + (released ? " released" : "") + " " + writer;
     }
   }
 }

@@ -368,9 +368,14 @@ class HandshakeSplittingSocketTest {
     call();
     assertTrue(injector.staleHandshake != null, "the client sent no Handshake packet to copy");
     injector.armed = true;
-    call(); // without the split, completes only once kwik has sent the request again
+    // Without the split, a call completes only once kwik has sent the request again. kwik may
+    // send a request in datagrams too small to mark (its sender splits what it has at that
+    // moment), so a few calls are allowed for one to be marked.
+    for (int i = 0; i < 5 && injector.injectedPacketNumber < 0; i++) {
+      call();
+    }
     long pn = injector.injectedPacketNumber;
-    assertTrue(pn >= 0, "the second request went out in no datagram large enough to mark");
+    assertTrue(pn >= 0, "5 requests went out in no datagram large enough to mark");
     return serverParsed.contains(pn);
   }
 
