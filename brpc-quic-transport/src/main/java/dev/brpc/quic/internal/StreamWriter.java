@@ -112,7 +112,8 @@ final class StreamWriter implements Runnable {
    * Queues {@code lastFrame} (unless null) and FIN after it, in one step: a writer that is
    * running cannot write the frame without the FIN. (Between two steps it could, and the
    * peer, answering the frame, could reset the stream before FIN was taken: a callee would
-   * then take the caller's NO_ERROR reset after its trailers for a cancel.)
+   * then take the caller's NO_ERROR reset after its trailers for a cancel.) A frame offered
+   * once FIN is queued is dropped.
    */
   boolean finish(byte[] lastFrame) {
     synchronized (lock) {
