@@ -245,6 +245,39 @@ class CallSemanticsTest {
     assertEquals("ok", stub.unary(Msg.newBuilder().setText("ok").build()).getText());
   }
 
+  /**
+   * Each call here is cancelled after its callee has sent 1.75 MiB to a caller that asked for
+   * none: beyond the caller's 1 MiB read window and the callee's own buffers, at least half a
+   * MiB sits unread in the caller's kwik buffer or in flight when the caller stops reading.
+   * Were that connection credit lost (kwik's abortReading, see StopReading), 20 such calls
+   * would starve the callee's 10 MiB connection window, and a 3 MiB response, more than the
+   * credit left, would never arrive.
+   */
+  @ParameterizedTest(name = "reverse={0}")
+  @ValueSource(booleans = {false, true})
+  void cancelledCallsWithUnreadResponses_doNotStarveTheConnection(boolean reverse)
+      throws Exception {
+    pair = new QuicPair(s -> s.maxInboundMessageSize(16 << 20),
+        c -> c.maxInboundMessageSize(16 << 20), cb -> cb.maxInboundMessageSize(16 << 20));
+    Channel channel = pair.channel(reverse);
+    EchoService callee = pair.callee(reverse);
+    for (int i = 0; i < 20; i++) {
+      AtomicReference<ClientCallStreamObserver<Msg>> call = new AtomicReference<>();
+      EchoGrpc.newStub(channel).serverStream(
+          Msg.newBuilder().setText("flood:28").setCount(10_000).setSize(64 * 1024).build(),
+          observer(new CompletableFuture<>(), new ArrayList<>(), requestStream -> {
+            call.set(requestStream);
+            requestStream.disableAutoRequestWithInitial(0);
+          }));
+      assertTrue(callee.floodMarks.tryAcquire(10, TimeUnit.SECONDS),
+          "call " + i + ": the callee could not send 1.75 MiB");
+      call.get().cancel("enough", null);
+    }
+    Msg reply = EchoGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
+        .unary(Msg.newBuilder().setPayload(ByteString.copyFrom(new byte[3 << 20])).build());
+    assertEquals(3 << 20, reply.getPayload().size());
+  }
+
   @ParameterizedTest(name = "reverse={0}")
   @ValueSource(booleans = {false, true})
   void maxInboundMetadataSize_overLimit_failsResourceExhausted(boolean reverse) throws Exception {

@@ -29,6 +29,8 @@ final class EchoService extends EchoGrpc.EchoImplBase {
   final java.util.concurrent.atomic.AtomicLong floodSentBeforeBlocked =
       new java.util.concurrent.atomic.AtomicLong(-1);
   final CountDownLatch floodBlocked = new CountDownLatch(1);
+  /** For "flood:N": one permit per call when it has sent N messages. */
+  final java.util.concurrent.Semaphore floodMarks = new java.util.concurrent.Semaphore(0);
 
   @Override
   public void unary(Msg request, StreamObserver<Msg> response) {
@@ -67,7 +69,7 @@ final class EchoService extends EchoGrpc.EchoImplBase {
     if (handleSpecial(request.getText(), response)) {
       return;
     }
-    if (request.getText().equals("flood")) {
+    if (request.getText().startsWith("flood")) {
       flood(request, (ServerCallStreamObserver<Msg>) response);
       return;
     }
@@ -96,16 +98,24 @@ final class EchoService extends EchoGrpc.EchoImplBase {
     };
   }
 
-  /** Sends count messages of size bytes, only while isReady(); notes when it first blocks. */
+  /**
+   * Sends count messages of size bytes, only while isReady(); notes when it first blocks and,
+   * for "flood:N", when it has sent N.
+   */
   private void flood(Msg request, ServerCallStreamObserver<Msg> response) {
     Msg chunk = Msg.newBuilder().setPayload(ByteString.copyFrom(new byte[request.getSize()]))
         .build();
+    String text = request.getText();
+    int mark = text.startsWith("flood:") ? Integer.parseInt(text.substring(6)) : -1;
     int[] sent = {0};
     boolean[] done = {false};
+    response.setOnCancelHandler(() -> { });
     response.setOnReadyHandler(() -> {
       while (response.isReady() && sent[0] < request.getCount()) {
         response.onNext(chunk);
-        sent[0]++;
+        if (++sent[0] == mark) {
+          floodMarks.release();
+        }
       }
       if (sent[0] < request.getCount()) {
         if (floodSentBeforeBlocked.compareAndSet(-1, sent[0])) {

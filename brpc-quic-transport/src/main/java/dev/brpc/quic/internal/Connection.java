@@ -175,7 +175,7 @@ final class Connection {
       try {
         peerSettings.get(config.handshakeTimeoutNanos, java.util.concurrent.TimeUnit.NANOSECONDS);
       } catch (Exception e) {
-        StreamRejector.reject(stream, Status.UNAVAILABLE.withDescription(
+        StreamRejector.reject(this, stream, Status.UNAVAILABLE.withDescription(
             "call stream before SETTINGS"), true);
         return;
       }
@@ -195,12 +195,12 @@ final class Connection {
       refusal = Status.UNAVAILABLE.withDescription("connection not admitted yet");
     }
     if (refusal == null && c == null) {
-      StreamRejector.reject(stream, Status.UNIMPLEMENTED.withDescription(
+      StreamRejector.reject(this, stream, Status.UNIMPLEMENTED.withDescription(
           "the peer serves no services on this connection"), false);
       return;
     }
     if (refusal != null) {
-      StreamRejector.reject(stream, refusal, true);
+      StreamRejector.reject(this, stream, refusal, true);
       return;
     }
     c.streamOpened(stream);

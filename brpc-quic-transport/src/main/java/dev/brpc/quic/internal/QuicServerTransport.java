@@ -134,7 +134,7 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
       }
     }
     if (l == null) {
-      StreamRejector.reject(stream, Status.UNAVAILABLE.withDescription(
+      StreamRejector.reject(connection, stream, Status.UNAVAILABLE.withDescription(
           "server is shutting down"), true);
       return;
     }
@@ -176,10 +176,10 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
 
   private void rejectBeforeHeaders(QuicStream stream, Exception e) {
     if (e instanceof MetadataTooLargeException) {
-      StreamRejector.reject(stream, Status.RESOURCE_EXHAUSTED.withDescription(
+      StreamRejector.reject(connection, stream, Status.RESOURCE_EXHAUSTED.withDescription(
           "request metadata too large: " + e.getMessage()), false);
     } else if (e instanceof ProtocolException) {
-      StreamRejector.reject(stream, Status.INTERNAL.withDescription(
+      StreamRejector.reject(connection, stream, Status.INTERNAL.withDescription(
           "protocol error: " + e.getMessage()), false);
     } else {
       // Reset by the peer or the connection went away before the call began.
@@ -193,7 +193,7 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
   private void startCall(ServerTransportListener l, Attributes attrs, QuicStream stream,
       InputStream in, HeaderBlock.Decoded headers) {
     if (!headers.path.startsWith("/")) {
-      StreamRejector.reject(stream, Status.UNIMPLEMENTED.withDescription(
+      StreamRejector.reject(connection, stream, Status.UNIMPLEMENTED.withDescription(
           "malformed method path: " + headers.path), false);
       return;
     }
@@ -219,7 +219,7 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     }
     if (refused) {
       connection.unregister(s);
-      StreamRejector.reject(stream, Status.UNAVAILABLE.withDescription(
+      StreamRejector.reject(connection, stream, Status.UNAVAILABLE.withDescription(
           "server is shutting down"), true);
       return;
     }

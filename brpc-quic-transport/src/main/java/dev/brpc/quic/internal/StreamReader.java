@@ -8,6 +8,8 @@ import java.io.BufferedInputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import tech.kwik.core.QuicStream;
@@ -23,8 +25,9 @@ import tech.kwik.core.QuicStream;
  * the consumer reports it read ({@link #consumed}); while the window is full this loop stops
  * reading, kwik's buffer fills and QUIC flow control stops the peer.
  *
- * <p>Thread-safe. The loop runs on one io thread; {@link #consumed} and {@link #abort} may be
- * called from any thread.
+ * <p>Thread-safe. The loop runs on one io thread, which after {@link #abort} goes on reading,
+ * and discarding, until the peer answers the STOP_SENDING ({@link StopReading}); {@link
+ * #consumed} and {@link #abort} may be called from any thread.
  */
 final class StreamReader implements Runnable {
   private static final Logger log = Logger.getLogger(StreamReader.class.getName());
@@ -62,6 +65,12 @@ final class StreamReader implements Runnable {
   @GuardedBy("lock") private long unconsumed;
   @GuardedBy("lock") private boolean aborted;
   @GuardedBy("lock") private Thread thread;
+  /** The input reached its FIN or failed (reset, closed): nothing is left to stop. */
+  @GuardedBy("lock") private boolean ended;
+  @GuardedBy("lock") private StopReading.Request stopRequest;
+  @GuardedBy("lock") private ScheduledFuture<?> drainDeadline;
+  /** run() has returned. */
+  @GuardedBy("lock") private boolean finished;
 
   private boolean headersSeen;
   private boolean trailersSeen;
@@ -129,8 +138,11 @@ final class StreamReader implements Runnable {
   }
 
   /**
-   * Stops reading: STOP_SENDING with {@code code} (none if negative: the connection is gone);
-   * the loop ends without calling back.
+   * Stops reading: no more callbacks. With a {@code code} (not negative), the peer is asked to
+   * stop sending (STOP_SENDING with {@code code}) and the loop reads and discards what is
+   * left until the peer's FIN or reset, so kwik credits those bytes to the connection (see
+   * {@link StopReading}); after the connection's idle timeout it gives up with kwik's
+   * abortReading. A negative code means the connection is gone: nothing is sent.
    */
   void abort(long code) {
     synchronized (lock) {
@@ -138,18 +150,46 @@ final class StreamReader implements Runnable {
         return;
       }
       aborted = true;
-      lock.notifyAll();
-    }
-    if (code >= 0) {
-      stream.abortReading(code);
-    }
-    synchronized (lock) {
-      // abortReading wakes a blocked read, but kwik can miss the wakeup if the reader is
-      // between its flag check and its wait; an interrupt makes it re-check the flags. Under
-      // the lock, and only while the loop runs: the loop clears the flag when it leaves, so
-      // the interrupt never reaches whatever task the pooled thread runs next.
-      if (thread != null) {
+      lock.notifyAll(); // a loop waiting for the window
+      if (code >= 0 && !ended) {
+        stopRequest = StopReading.request(connection.quic, stream, code);
+        drainDeadline = SharedExecutors.timer().schedule(() -> giveUp(code),
+            connection.config.idleTimeoutNanos, TimeUnit.NANOSECONDS);
+        if (finished) {
+          // The loop left before the input ended and without aborting: discard on a new task.
+          StopReading.Request stop = stopRequest;
+          SharedExecutors.io().execute(() -> {
+            synchronized (lock) {
+              thread = Thread.currentThread();
+            }
+            try {
+              drain(stop);
+            } finally {
+              synchronized (lock) {
+                thread = null;
+              }
+              Thread.interrupted();
+            }
+          });
+        }
+      } else if (thread != null) {
+        // kwik aborts every stream of a closed connection, but can miss the wakeup of a reader
+        // between its flag check and its wait; an interrupt makes it re-check the flags. Under
+        // the lock, and only while the loop runs: the loop clears the flag when it leaves, so
+        // the interrupt never reaches whatever task the pooled thread runs next.
         thread.interrupt();
+      }
+    }
+  }
+
+  /** The peer did not answer STOP_SENDING in time: end the read the way kwik can. */
+  private void giveUp(long code) {
+    log.log(Level.FINE, "stream {0}: no answer to STOP_SENDING within the idle timeout;"
+        + " aborting its input", stream.getStreamId());
+    stream.abortReading(code);
+    synchronized (lock) {
+      if (thread != null) {
+        thread.interrupt(); // as in abort: kwik can miss abortReading's wakeup
       }
     }
   }
@@ -163,18 +203,18 @@ final class StreamReader implements Runnable {
   @Override
   public void run() {
     synchronized (lock) {
-      if (aborted) {
-        return;
-      }
       thread = Thread.currentThread();
     }
     try {
-      loop();
+      if (!isAborted()) {
+        loop();
+      }
     } catch (MetadataTooLargeException e) {
       fail(Status.RESOURCE_EXHAUSTED.withDescription(e.getMessage()), false);
     } catch (ProtocolException e) {
       fail(Status.INTERNAL.withDescription("protocol error: " + e.getMessage()), false);
     } catch (IOException e) {
+      markEnded();
       if (!isAborted()) {
         String m = String.valueOf(e.getMessage());
         boolean reset = m.contains("reset by peer");
@@ -192,10 +232,34 @@ final class StreamReader implements Runnable {
     } catch (InterruptedException e) {
       // abort() woke us up while we waited for the window
     } finally {
+      StopReading.Request stop;
+      synchronized (lock) {
+        finished = true; // from here on, a later abort() discards on its own task
+        stop = stopRequest;
+      }
+      if (stop != null) {
+        // Aborted with STOP_SENDING (possibly by fail() above, on this thread).
+        drain(stop);
+      }
       synchronized (lock) {
         thread = null;
       }
       Thread.interrupted();
+    }
+  }
+
+  /** Discards the rest of the input until the peer's answer, so kwik returns the credit. */
+  private void drain(StopReading.Request stop) {
+    StopReading.discardRest(in);
+    stop.done();
+    synchronized (lock) {
+      drainDeadline.cancel(false);
+    }
+  }
+
+  private void markEnded() {
+    synchronized (lock) {
+      ended = true;
     }
   }
 
@@ -209,8 +273,12 @@ final class StreamReader implements Runnable {
   private void loop() throws IOException, InterruptedException {
     long maxMetadata = connection.config.maxInboundMetadataSize;
     while (true) {
+      if (isAborted()) {
+        return; // run() discards the rest
+      }
       long type = Varint.read(in);
       if (type < 0) {
+        markEnded();
         if (!request && !trailersSeen) {
           throw new ProtocolException("stream ended without TRAILERS");
         }
@@ -286,6 +354,9 @@ final class StreamReader implements Runnable {
         throw new EOFException("stream ended inside a DATA frame");
       }
       remaining -= n;
+      if (isAborted()) {
+        return;
+      }
       handler.data(ReadableBuffers.wrap(chunk));
     }
   }

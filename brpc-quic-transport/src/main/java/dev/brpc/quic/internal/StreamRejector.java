@@ -11,9 +11,10 @@ import tech.kwik.core.QuicStream;
 
 /**
  * Answers a call stream that will not be served with a trailers-only response and releases
- * the stream (PROTOCOL.md, "Refusing a call").
+ * the stream (PROTOCOL.md, "Refusing a call"): STOP_SENDING, then what the caller sent is
+ * discarded until its answer ({@link StopReading}).
  *
- * <p>Stateless; thread-safe. Blocks on kwik writes: run it on an io thread.
+ * <p>Stateless; thread-safe. Blocks on kwik writes and reads: run it on an io thread.
  */
 final class StreamRejector {
   private static final Logger log = Logger.getLogger(StreamRejector.class.getName());
@@ -26,7 +27,7 @@ final class StreamRejector {
   /**
    * @param refused whether the call was not processed at all (transparent retry is safe)
    */
-  static void reject(QuicStream stream, Status status, boolean refused) {
+  static void reject(Connection connection, QuicStream stream, Status status, boolean refused) {
     try {
       OutputStream out = stream.getOutputStream();
       out.write(trailersFrame(status, refused));
@@ -35,7 +36,8 @@ final class StreamRejector {
       log.log(Level.FINEST, "could not answer a rejected stream", e);
       stream.resetStream(Wire.errorCode(status));
     }
-    stream.abortReading(refused ? Wire.REFUSED_STREAM : Wire.NO_ERROR);
+    StopReading.stopAndDrain(connection.quic, stream,
+        refused ? Wire.REFUSED_STREAM : Wire.NO_ERROR, connection.config.idleTimeoutNanos);
   }
 
   /** The bytes of a TRAILERS frame carrying {@code status}. */
