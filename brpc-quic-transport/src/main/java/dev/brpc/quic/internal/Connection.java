@@ -123,6 +123,7 @@ final class Connection {
     this.localAddress = localAddress;
     this.config = config;
     this.id = "quic-" + ids.incrementAndGet();
+    KwikDiagnostics.register(this);
     // Runs on kwik's callback thread: hand off at once.
     quic.setConnectionListener(event -> SharedExecutors.io().execute(() -> onTerminated(event)));
   }
@@ -329,6 +330,7 @@ final class Connection {
   }
 
   private void onTerminated(ConnectionTerminatedEvent event) {
+    KwikDiagnostics.unregister(this);
     Status status;
     if (event.hasApplicationError() && event.closedByPeer()) {
       String reason = peerReason(event);
@@ -518,7 +520,8 @@ final class Connection {
   }
 
   private void readControl(QuicStream stream) {
-    InputStream in = new BufferedInputStream(stream.getInputStream(), 512);
+    InputStream in =
+        new BufferedInputStream(new StreamReader.RaceSafeInput(stream.getInputStream()), 512);
     try {
       boolean first = true;
       while (true) {

@@ -8,7 +8,11 @@ import tech.kwik.core.log.NullLogger;
  * Bridges kwik's own logger to {@code java.util.logging} under the logger name
  * {@code tech.kwik}. kwik reports routine events as errors (a connection closing, "sender is
  * looping in busy wait"), so its errors are logged at FINE and its warnings at FINER: quiet by
- * default, visible when {@code tech.kwik} is set to FINE or lower.
+ * default, visible when {@code tech.kwik} is set to FINE or lower. An error that carries an
+ * exception is kwik failing inside: logged at WARNING (a loss-detection handler that threw, a
+ * handshake that failed), or at SEVERE when a connection's sender or receiver thread died,
+ * which leaves the connection unable to send or receive (a server connection is not even
+ * closed: kwik only unregisters it). Tests fail on SEVERE records ({@code SevereLogs}).
  *
  * <p>Thread-safe: kwik calls it from its own threads.
  */
@@ -25,7 +29,11 @@ final class KwikLogger extends NullLogger {
 
   @Override
   public void error(String message, Throwable error) {
-    log.log(Level.FINE, message, error);
+    boolean fatal = message.startsWith("Sender thread aborted")
+        || message.startsWith("IOException while receiving datagrams")
+        || message.endsWith("aborted due to internal error")
+        || message.startsWith("Uncaught exception in server receive loop");
+    log.log(fatal ? Level.SEVERE : Level.WARNING, message, error);
   }
 
   @Override

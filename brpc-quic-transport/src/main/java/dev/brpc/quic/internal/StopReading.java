@@ -109,7 +109,7 @@ final class StopReading {
       stream.abortReading(code);
       return true;
     });
-    discardRest(stream.getInputStream());
+    discardRest(new StreamReader.RaceSafeInput(stream.getInputStream()));
     deadline.settle();
     r.done();
   }

@@ -6,6 +6,7 @@ import io.grpc.internal.ReadableBuffer;
 import io.grpc.internal.ReadableBuffers;
 import java.io.BufferedInputStream;
 import java.io.EOFException;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.concurrent.ScheduledFuture;
@@ -92,7 +93,42 @@ final class StreamReader implements Runnable {
 
   /** A buffered input for {@code stream}, to share between the header read and the loop. */
   static InputStream input(QuicStream stream) {
-    return new BufferedInputStream(stream.getInputStream(), 8 * 1024);
+    return new BufferedInputStream(new RaceSafeInput(stream.getInputStream()), 8 * 1024);
+  }
+
+  /**
+   * kwik 0.10.9's {@code ReceiveBufferImpl.read} races with {@code discardAllData} (the peer's
+   * RESET_STREAM, or an abort, arriving while a read runs) and then throws {@code
+   * NoSuchElementException} or {@code NullPointerException}; kwik guards its {@code add}
+   * against that race but not its {@code read}. The stream's flags are set by then, so the read
+   * is retried once, which reports the reset the way kwik normally does (an IOException); a
+   * second runtime failure becomes an IOException too. Without this, the exception would end
+   * the reader thread and leave its call hanging.
+   */
+  static final class RaceSafeInput extends FilterInputStream {
+    RaceSafeInput(InputStream kwikInput) {
+      super(kwikInput);
+    }
+
+    @Override
+    public int read() throws IOException {
+      byte[] one = new byte[1];
+      int n = read(one, 0, 1);
+      return n < 0 ? -1 : one[0] & 0xff;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      try {
+        return in.read(b, off, len);
+      } catch (RuntimeException raced) {
+        try {
+          return in.read(b, off, len);
+        } catch (RuntimeException again) {
+          throw new IOException("kwik stream read failed: " + again, again);
+        }
+      }
+    }
   }
 
   /**
