@@ -120,14 +120,7 @@ class LossyLinkTest {
     corruption(rate);
   }
 
-  /**
-   * Full profile only: once in a CI-like run (2 loaded cores) the connection idled out under
-   * 30% corruption. Probably kwik's probe timeout doubling past the idle timeout after a few
-   * lost probes (RFC 9000 10.1 wants the idle timeout at least three probe timeouts);
-   * RELIABILITY.md, open problems.
-   */
   @Test
-  @org.junit.jupiter.api.Tag("slow")
   void heavyCorruption_neverDeliversACorruptedMessage_andTheConnectionSurvives()
       throws Exception {
     corruption(0.30);
