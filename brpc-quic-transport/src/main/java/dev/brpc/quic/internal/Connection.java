@@ -25,6 +25,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -94,6 +95,8 @@ final class Connection {
   private final CopyOnWriteArrayList<Listener> listeners = new CopyOnWriteArrayList<>();
   private final Executor controlWriter = new SerializingExecutor(SharedExecutors.io());
   private final Executor opener = new SerializingExecutor(SharedExecutors.io());
+  /** Stream requests queued on {@link #opener}; while any is, new ones queue behind it. */
+  private final AtomicInteger opensWaiting = new AtomicInteger();
   private final AtomicBoolean peerControlSeen = new AtomicBoolean();
   final CompletableFuture<Metadata> peerSettings = new CompletableFuture<>();
 
@@ -427,48 +430,75 @@ final class Connection {
 
   /** Receives the result of {@link #openStream}. */
   interface OpenCallback {
-    /** Runs on the opener; must not block. Return false to reset the stream unused. */
+    /**
+     * Runs on the thread that asked, or on the opener; must not block. Return false to reset
+     * the stream unused.
+     */
     boolean opened(QuicStream stream);
 
     void failed(Status status);
   }
 
   /**
-   * Opens a bidirectional stream on the opener executor, in request order. kwik's
-   * {@code createStream} blocks while the peer's stream credit is used up, so calls queue here
-   * as they would behind HTTP/2's MAX_CONCURRENT_STREAMS.
+   * Opens a bidirectional stream. When the peer's stream credit allows one now and no earlier
+   * request waits, the stream is opened and {@code callback} runs on the calling thread, without
+   * blocking ({@link KwikStreams}); otherwise on the opener executor, in request order: kwik's
+   * {@code createStream} blocks while the peer's credit is used up, so calls queue there as
+   * they would behind HTTP/2's MAX_CONCURRENT_STREAMS. (A request racing one that just started
+   * to wait may overtake it; each still gets a stream.)
    */
   void openStream(OpenCallback callback) {
-    opener.execute(() -> {
-      QuicStream stream;
-      synchronized (openerLock) {
-        openerThread = Thread.currentThread();
-      }
-      try {
-        // Checked after registering as the opener: a terminate() from now on interrupts us.
-        Status refusal = terminatedStatus();
-        if (refusal != null) {
-          callback.failed(refusal);
-          return;
-        }
-        stream = quic.createStream(true);
+    if (opensWaiting.get() == 0 && terminatedStatus() == null) {
+      QuicStream stream = KwikStreams.tryCreateBidirectional(quic);
+      if (stream != null) {
         KwikSendFix.apply(stream);
-      } catch (IOException | RuntimeException e) {
-        Status s = terminatedStatus();
-        callback.failed(s != null ? s
-            : Status.UNAVAILABLE.withDescription("cannot open a stream").withCause(e));
+        deliver(stream, callback);
         return;
-      } finally {
-        synchronized (openerLock) {
-          openerThread = null;
-        }
-        Thread.interrupted(); // an interrupt delivered while we were the opener
       }
-      if (!callback.opened(stream)) {
-        stream.resetStream(Wire.errorCode(Status.CANCELLED));
-        stream.abortReading(Wire.errorCode(Status.CANCELLED));
+    }
+    opensWaiting.incrementAndGet();
+    opener.execute(() -> {
+      try {
+        openOnOpener(callback);
+      } finally {
+        opensWaiting.decrementAndGet();
       }
     });
+  }
+
+  private void openOnOpener(OpenCallback callback) {
+    QuicStream stream;
+    synchronized (openerLock) {
+      openerThread = Thread.currentThread();
+    }
+    try {
+      // Checked after registering as the opener: a terminate() from now on interrupts us.
+      Status refusal = terminatedStatus();
+      if (refusal != null) {
+        callback.failed(refusal);
+        return;
+      }
+      stream = quic.createStream(true);
+      KwikSendFix.apply(stream);
+    } catch (IOException | RuntimeException e) {
+      Status s = terminatedStatus();
+      callback.failed(s != null ? s
+          : Status.UNAVAILABLE.withDescription("cannot open a stream").withCause(e));
+      return;
+    } finally {
+      synchronized (openerLock) {
+        openerThread = null;
+      }
+      Thread.interrupted(); // an interrupt delivered while we were the opener
+    }
+    deliver(stream, callback);
+  }
+
+  private static void deliver(QuicStream stream, OpenCallback callback) {
+    if (!callback.opened(stream)) {
+      stream.resetStream(Wire.errorCode(Status.CANCELLED));
+      stream.abortReading(Wire.errorCode(Status.CANCELLED));
+    }
   }
 
   // ---------------------------------------------------------------------------------------

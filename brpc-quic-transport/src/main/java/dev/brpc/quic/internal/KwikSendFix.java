@@ -58,6 +58,9 @@ import tech.kwik.core.stream.SendBuffer;
  * {@link #requireAvailable()} fails the server or channel at build time, loudly, rather than
  * letting calls hang.
  *
+ * <p>The patched buffer also tells its writer how much it can take without blocking
+ * ({@link #buffer}), which lets {@link StreamWriter} write inline.
+ *
  * <p>Thread-safe. {@link #apply} must run before anything is written to the stream.
  */
 final class KwikSendFix {
@@ -127,17 +130,45 @@ final class KwikSendFix {
     }
   }
 
+  /** A patched stream's send buffer, as its writer sees it. */
+  interface Buffer {
+    /**
+     * Bytes a write may add without blocking. Exact for the stream's one writer: only kwik's
+     * sender changes it meanwhile, and only upwards.
+     */
+    int free();
+  }
+
+  /** The send buffer {@link #apply} put into {@code stream}, or null if it put none. */
+  static Buffer buffer(QuicStream stream) {
+    OutputStream out = stream.getOutputStream();
+    if (UNAVAILABLE != null || !SEND_BUFFER.getDeclaringClass().isInstance(out)) {
+      return null;
+    }
+    try {
+      Object b = SEND_BUFFER.get(out);
+      return b instanceof CountingSendBuffer ? (CountingSendBuffer) b : null;
+    } catch (IllegalAccessException e) {
+      return null;
+    }
+  }
+
   /**
    * A send buffer whose {@link #hasData} waits for the writer's count of its request, and
    * whose {@link #getStreamFrame} (sender thread) and {@link #clear} (a reset, any thread)
    * exclude each other.
    */
-  private static final class CountingSendBuffer extends SendBuffer {
+  private static final class CountingSendBuffer extends SendBuffer implements Buffer {
     private final AtomicInteger requestsQueued;
 
     CountingSendBuffer(int maxSize, AtomicInteger requestsQueued) {
       super(maxSize);
       this.requestsQueued = requestsQueued;
+    }
+
+    @Override
+    public int free() {
+      return getMaxSize() - getAvailableBytes();
     }
 
     @Override

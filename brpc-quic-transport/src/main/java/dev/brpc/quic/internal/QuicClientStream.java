@@ -22,7 +22,9 @@ import tech.kwik.core.QuicStream;
 /**
  * One call as its caller sees it: a QUIC bidirectional stream this side opens. Request
  * HEADERS, DATA and FIN go out through a {@link StreamWriter}; the response comes in through a
- * {@link StreamReader}.
+ * {@link StreamReader}. A unary request usually leaves without a thread hand-off: the stream is
+ * opened and the request written on the calling thread when neither can block
+ * ({@link Connection#openStream}, {@link StreamWriter}).
  *
  * <p>Thread-safe. gRPC's transport thread is a {@link SerializingExecutor} over the calling
  * thread: frames are delivered on the reader thread without a hop unless another thread is
@@ -32,6 +34,7 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
   private final QuicClientTransport transport;
   private final Connection connection;
   private final String fullMethodName;
+  private final boolean sendsOneMessage;
   private final String userAgent;
   private final Attributes attributes;
   private final ClientState state;
@@ -55,6 +58,7 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
     this.transport = transport;
     this.connection = connection;
     this.fullMethodName = method.getFullMethodName();
+    this.sendsOneMessage = method.getType().clientSendsOneMessage();
     this.authority = authority;
     this.userAgent = userAgent;
     this.attributes = attributes;
@@ -152,7 +156,9 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
       metadata.put(GrpcUtil.USER_AGENT_KEY, userAgent);
       byte[] frame = HeaderBlock.encodeFrame(
           Wire.FRAME_HEADERS, metadata, "/" + fullMethodName, authority, new byte[0]);
-      writer.enqueue(frame);
+      // A call that sends one message follows at once with it and the half-close, which
+      // flushes: the request then leaves as one write, usually one packet.
+      writer.enqueue(frame, !sendsOneMessage);
       Status refusal = connection.register(QuicClientStream.this);
       if (refusal == null) {
         refusal = transport.streamStarted(QuicClientStream.this);
@@ -201,14 +207,16 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
         int bytes = frame.readableBytes();
         if (bytes > 0) {
           onSendingBytes(bytes);
-          writer.enqueue((DataFrameBuffer) frame);
+          writer.enqueue((DataFrameBuffer) frame, false);
         }
       }
       if (endOfStream) {
         synchronized (lock) {
           halfCloseQueued = true;
         }
-        writer.enqueue(Wire.HALF_CLOSE);
+        writer.enqueue(Wire.HALF_CLOSE, true);
+      } else if (flush) {
+        writer.flush();
       }
     }
 

@@ -169,7 +169,8 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
   private final class Sink implements AbstractServerStream.Sink {
     @Override
     public void writeHeaders(Metadata headers, boolean flush) {
-      writer.enqueue(HeaderBlock.encodeFrame(Wire.FRAME_HEADERS, headers, null, null, new byte[0]));
+      writer.enqueue(HeaderBlock.encodeFrame(Wire.FRAME_HEADERS, headers, null, null,
+          new byte[0]), flush);
     }
 
     @Override
@@ -177,7 +178,10 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
       int bytes = frame.readableBytes();
       if (bytes > 0) {
         onSendingBytes(bytes);
-        writer.enqueue((DataFrameBuffer) frame);
+        writer.enqueue((DataFrameBuffer) frame, false);
+      }
+      if (flush) {
+        writer.flush();
       }
     }
 

@@ -9,19 +9,27 @@ import java.util.logging.Logger;
 import tech.kwik.core.QuicStream;
 
 /**
- * The outbound half of one call stream. gRPC threads enqueue frames and never block; one task
- * on {@link SharedExecutors#io()} drains the queue into kwik, coalescing whatever is queued into
- * one write (HEADERS, DATA and FIN of a unary call leave as one write). kwik's write blocks
- * while QUIC flow control holds the data back; {@link Callback#written} reports bytes only
- * once kwik has taken them, which drives gRPC's {@code isReady()}.
+ * The outbound half of one call stream. gRPC threads enqueue frames and never block. At a
+ * flush (gRPC's own flush points, and always for FIN), whatever is queued is coalesced into one
+ * write (HEADERS, DATA and TRAILERS of a unary response leave as one write, usually one packet).
  *
- * <p>Thread-safe. Writes to kwik happen on one task at a time, as kwik requires.
+ * <p><b>Who writes.</b> kwik's write blocks only while its stream send buffer is full; our
+ * {@link KwikSendFix} buffer tells how full it is. A flush writes inline, on the flushing
+ * thread, when the batch fits in the free space, which cannot block: this side is the stream's
+ * only writer and only kwik's sender empties the buffer meanwhile. A batch that does not fit
+ * (a large message, a stream whose peer is not reading) goes to one task on
+ * {@link SharedExecutors#io()}, which may block; it keeps the turn until the queue is empty.
+ * So a unary call hands its request and its response to kwik without a thread hand-off.
+ * {@link Callback#written} reports bytes only once kwik has taken them, which drives gRPC's
+ * {@code isReady()}.
+ *
+ * <p>Thread-safe. Writes to kwik happen on one thread at a time, as kwik requires.
  */
-final class StreamWriter implements Runnable {
+final class StreamWriter {
   private static final Logger log = Logger.getLogger(StreamWriter.class.getName());
   private static final int COALESCE_LIMIT = 64 * 1024;
 
-  /** Reports progress; called on the writer task, outside the lock. */
+  /** Reports progress; called on the writing thread, outside the lock. */
   interface Callback {
     /** {@code flowBytes} DATA payload bytes were taken by kwik. */
     void written(int flowBytes);
@@ -51,7 +59,12 @@ final class StreamWriter implements Runnable {
   private final Callback callback;
   @GuardedBy("lock") private final ArrayDeque<Item> queue = new ArrayDeque<>();
   @GuardedBy("lock") private QuicStream stream;
+  /** kwik's send buffer of {@link #stream}, or null if it is not ours: never write inline. */
+  @GuardedBy("lock") private KwikSendFix.Buffer buffer;
+  /** A thread is writing (inline or the io task); others only queue. */
   @GuardedBy("lock") private boolean running;
+  /** A flush was asked for and the queue has not been empty since. */
+  @GuardedBy("lock") private boolean flushPending;
   @GuardedBy("lock") private boolean finQueued;
   @GuardedBy("lock") private boolean done;
   /** The last batch, ending with FIN, is being (or has been) handed to kwik. */
@@ -63,46 +76,69 @@ final class StreamWriter implements Runnable {
     this.callback = callback;
   }
 
-  /** The stream is open: start writing what is queued (or reset it, if reset came first). */
+  /**
+   * The stream is open: write what is queued and flushed (or reset it, if reset came first).
+   * {@link KwikSendFix#apply} has run on it.
+   */
   void attach(QuicStream stream) {
     long resetCode;
     synchronized (lock) {
       this.stream = stream;
+      this.buffer = KwikSendFix.buffer(stream);
       if (!done) {
-        scheduleLocked();
-        return;
+        resetCode = -1;
+      } else {
+        resetCode = pendingResetCode;
       }
-      resetCode = pendingResetCode;
     }
     if (resetCode >= 0) {
       stream.resetStream(resetCode);
+    } else {
+      drain();
     }
   }
 
-  /** Queues a control or HEADERS/TRAILERS frame. */
-  void enqueue(byte[] frame) {
-    enqueue(new Item(frame, 0, frame.length, 0));
+  /** Queues a control or HEADERS/TRAILERS frame; {@code flush} writes it (and what precedes). */
+  void enqueue(byte[] frame, boolean flush) {
+    enqueue(new Item(frame, 0, frame.length, 0), flush);
   }
 
   /** Queues a DATA frame. */
-  void enqueue(DataFrameBuffer buffer) {
+  void enqueue(DataFrameBuffer buffer, boolean flush) {
     int start = buffer.seal();
-    enqueue(new Item(buffer.array(), start, buffer.end() - start, buffer.readableBytes()));
+    enqueue(new Item(buffer.array(), start, buffer.end() - start, buffer.readableBytes()),
+        flush);
   }
 
-  private void enqueue(Item item) {
+  private void enqueue(Item item, boolean flush) {
     synchronized (lock) {
       if (done || finQueued) {
         return;
       }
       queue.add(item);
-      scheduleLocked();
+      if (!flush) {
+        return;
+      }
+      flushPending = true;
     }
+    drain();
+  }
+
+  /** Writes what is queued. */
+  void flush() {
+    synchronized (lock) {
+      if (queue.isEmpty()) {
+        return;
+      }
+      flushPending = true;
+    }
+    drain();
   }
 
   /**
-   * Queues the end of the stream (QUIC FIN) after everything queued so far. Returns false if
-   * the writer had already ended (reset or failed): no {@link Callback#finished} will follow.
+   * Queues the end of the stream (QUIC FIN) after everything queued so far, and flushes.
+   * Returns false if the writer had already ended (reset or failed): no
+   * {@link Callback#finished} will follow.
    */
   boolean finish() {
     return finish(null);
@@ -123,12 +159,10 @@ final class StreamWriter implements Runnable {
       if (lastFrame != null) {
         queue.add(new Item(lastFrame, 0, lastFrame.length, 0));
       }
-      if (!finQueued) {
-        finQueued = true;
-        scheduleLocked();
-      }
-      return true;
+      finQueued = true;
     }
+    drain();
+    return true;
   }
 
   /**
@@ -165,16 +199,28 @@ final class StreamWriter implements Runnable {
     return true;
   }
 
-  @GuardedBy("lock")
-  private void scheduleLocked() {
-    if (!running && stream != null && (!queue.isEmpty() || finQueued)) {
+  /** Writes what is flushed, inline while that cannot block, unless a writer is running. */
+  private void drain() {
+    synchronized (lock) {
+      if (running || !writableLocked()) {
+        return;
+      }
       running = true;
-      SharedExecutors.io().execute(this);
     }
+    write(false);
   }
 
-  @Override
-  public void run() {
+  @GuardedBy("lock")
+  private boolean writableLocked() {
+    return !done && stream != null && (finQueued || (flushPending && !queue.isEmpty()));
+  }
+
+  /**
+   * The writing loop, run by the thread that holds the turn ({@code running}); returns when
+   * nothing flushed is left, after handing the turn to the io task if a batch could block
+   * ({@code mayBlock} false), or on failure.
+   */
+  private void write(boolean mayBlock) {
     OutputStream out;
     while (true) {
       byte[] array;
@@ -183,8 +229,13 @@ final class StreamWriter implements Runnable {
       int flowBytes = 0;
       boolean fin;
       synchronized (lock) {
-        if (done || (queue.isEmpty() && !finQueued)) {
+        if (!writableLocked()) {
           running = false;
+          return;
+        }
+        int batch = batchLength();
+        if (!mayBlock && (buffer == null || batch > buffer.free())) {
+          SharedExecutors.io().execute(() -> write(true)); // keeps the turn
           return;
         }
         out = stream.getOutputStream();
@@ -193,32 +244,28 @@ final class StreamWriter implements Runnable {
           array = null;
           offset = 0;
           length = 0;
-        } else if (queue.isEmpty() || first.length >= COALESCE_LIMIT) {
+        } else if (batch == first.length) {
           array = first.array;
           offset = first.offset;
           length = first.length;
           flowBytes = first.flowBytes;
         } else {
           // Several small frames: one write, one packet where they fit.
-          int total = first.length;
-          for (Item i : queue) {
-            if (total + i.length > COALESCE_LIMIT) {
-              break;
-            }
-            total += i.length;
-          }
-          array = new byte[total];
+          array = new byte[batch];
           System.arraycopy(first.array, first.offset, array, 0, first.length);
           flowBytes = first.flowBytes;
           int pos = first.length;
-          while (!queue.isEmpty() && pos + queue.peek().length <= total) {
+          while (pos < batch) {
             Item i = queue.poll();
             System.arraycopy(i.array, i.offset, array, pos, i.length);
             pos += i.length;
             flowBytes += i.flowBytes;
           }
           offset = 0;
-          length = total;
+          length = batch;
+        }
+        if (queue.isEmpty()) {
+          flushPending = false;
         }
         fin = finQueued && queue.isEmpty();
         if (fin) {
@@ -239,7 +286,9 @@ final class StreamWriter implements Runnable {
           queue.clear();
           running = false;
         }
-        Thread.interrupted(); // kwik interrupts blocked writers on reset
+        if (mayBlock) {
+          Thread.interrupted(); // kwik interrupts blocked writers on reset
+        }
         log.log(Level.FINEST, "stream write failed", e);
         callback.writeFailed(e instanceof IOException ? (IOException) e : new IOException(e));
         return;
@@ -255,5 +304,21 @@ final class StreamWriter implements Runnable {
         return;
       }
     }
+  }
+
+  /** The length of the next write: the queue's first frames, up to the coalescing limit. */
+  @GuardedBy("lock")
+  private int batchLength() {
+    int total = 0;
+    for (Item i : queue) {
+      if (total > 0 && total + i.length > COALESCE_LIMIT) {
+        break;
+      }
+      total += i.length;
+      if (total >= COALESCE_LIMIT) {
+        break;
+      }
+    }
+    return total;
   }
 }
