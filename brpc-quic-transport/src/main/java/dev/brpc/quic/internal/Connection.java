@@ -67,6 +67,12 @@ final class Connection {
   interface Callee {
     /** A new call stream from the peer. Runs on an io thread; may block reading headers. */
     void streamOpened(QuicStream stream);
+
+    /**
+     * The peer cancelled its call on stream {@code streamId} after finishing the request
+     * (CANCEL). Runs on the control stream's reader; must not block.
+     */
+    void cancelled(long streamId, long code);
   }
 
   /** Observes the connection's lifecycle. Callbacks run on io threads, outside locks. */
@@ -584,6 +590,8 @@ final class Connection {
           onPing(payload);
         } else if (type == Wire.FRAME_GOAWAY) {
           onGoAway(payload);
+        } else if (type == Wire.FRAME_CANCEL) {
+          onCancel(payload);
         } else {
           throw new ProtocolException("unknown control frame type 0x" + Long.toHexString(type));
         }
@@ -618,6 +626,40 @@ final class Connection {
       l.settingsReceived(block.metadata);
     }
     peerSettings.complete(block.metadata);
+  }
+
+  /**
+   * Cancels our call on {@code stream} whose request was finished (FIN): the peer, which may
+   * have read that FIN, learns of the cancel from the control stream (PROTOCOL.md section 4).
+   */
+  void sendCancel(QuicStream stream, long code) {
+    byte[] payload = new byte[16];
+    int n = Varint.write(stream.getStreamId(), payload, 0);
+    n = Varint.write(code, payload, n);
+    byte[] frame = new byte[2 + n];
+    frame[0] = Wire.FRAME_CANCEL;
+    frame[1] = (byte) n; // at most 16: a one-byte varint
+    System.arraycopy(payload, 0, frame, 2, n);
+    writeControl(frame);
+  }
+
+  private void onCancel(byte[] payload) throws ProtocolException {
+    int[] pos = {0};
+    long streamId = Varint.read(payload, pos, payload.length);
+    long code = Varint.read(payload, pos, payload.length);
+    if (pos[0] != payload.length) {
+      throw new ProtocolException("CANCEL with trailing bytes");
+    }
+    // Our peer's bidirectional streams: client-initiated (low bits 00) if we accepted the
+    // connection, server-initiated (01) if we dialed it.
+    if ((streamId & 0x3) != (dialer ? 1 : 0) || streamId > Integer.MAX_VALUE) {
+      throw new ProtocolException("CANCEL names stream " + streamId
+          + ", not one of the peer's call streams");
+    }
+    Callee c = callee;
+    if (c != null) {
+      c.cancelled(streamId, code);
+    }
   }
 
   private void onGoAway(byte[] payload) throws ProtocolException {

@@ -21,8 +21,9 @@ import tech.kwik.core.QuicStream;
 
 /**
  * One call as its caller sees it: a QUIC bidirectional stream this side opens. Request
- * HEADERS, DATA and FIN go out through a {@link StreamWriter}; the response comes in through a
- * {@link StreamReader}. A unary request usually leaves without a thread hand-off: the stream is
+ * HEADERS, DATA and FIN (the half-close) go out through a {@link StreamWriter}; the response
+ * comes in through a {@link StreamReader}. A cancel resets the stream, or, once FIN is out,
+ * sends CANCEL on the control stream (PROTOCOL.md section 4). A unary request usually leaves without a thread hand-off: the stream is
  * opened and the request written on the calling thread when neither can block
  * ({@link Connection#openStream}, {@link StreamWriter}).
  *
@@ -44,6 +45,7 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
 
   private final Object lock = new Object();
   @GuardedBy("lock") private StreamReader reader;
+  @GuardedBy("lock") private QuicStream quicStream;
   @GuardedBy("lock") private boolean cancelled;
   @GuardedBy("lock") private boolean inboundDone;
   @GuardedBy("lock") private boolean outboundDone;
@@ -101,6 +103,8 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
    */
   private void fail(Status status, RpcProgress progress, long resetCode) {
     StreamReader r;
+    QuicStream q;
+    boolean responseDone;
     synchronized (lock) {
       if (cancelled) {
         // The first failure decides the outcome. A later one is usually its echo (the peer
@@ -109,10 +113,17 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
       }
       cancelled = true;
       r = reader;
+      q = quicStream;
+      responseDone = inboundDone;
       outboundDone = true;
       inboundDone = true;
     }
-    writer.reset(resetCode);
+    if (!writer.reset(resetCode) && writer.finTaken() && q != null && !responseDone
+        && resetCode > Wire.NO_ERROR) {
+      // The request is finished (FIN): QUIC ignores a reset now, and the callee, which may
+      // have read the FIN, would not see one. CANCEL tells it on the control stream.
+      connection.sendCancel(q, resetCode);
+    }
     if (r != null) {
       r.abort(resetCode);
     }
@@ -138,9 +149,9 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
       inboundDone = true;
       halfClosed = halfCloseQueued;
     }
-    // The response is read: FIN our side (it stayed open so a cancel could still reset it),
-    // or, if we were still sending, stop sending.
-    if (!(halfClosed ? writer.finish() : false)) {
+    // The response is read. If we were still sending, stop (PROTOCOL.md, section 4); else our
+    // FIN is out or on its way, and the writer reports when it is.
+    if (!halfClosed) {
       writer.reset(Wire.NO_ERROR);
       synchronized (lock) {
         outboundDone = true;
@@ -156,7 +167,7 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
       metadata.put(GrpcUtil.USER_AGENT_KEY, userAgent);
       byte[] frame = HeaderBlock.encodeFrame(
           Wire.FRAME_HEADERS, metadata, "/" + fullMethodName, authority, new byte[0]);
-      // A call that sends one message follows at once with it and the half-close, which
+      // A call that sends one message follows at once with it and the half-close (FIN), which
       // flushes: the request then leaves as one write, usually one packet.
       writer.enqueue(frame, !sendsOneMessage);
       Status refusal = connection.register(QuicClientStream.this);
@@ -184,6 +195,7 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
               return false;
             }
             reader = r;
+            quicStream = stream;
           }
           // Before the writer starts: its progress reports need an allocated stream.
           state.runOnTransportThread(state::onStreamAllocated);
@@ -214,7 +226,7 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
         synchronized (lock) {
           halfCloseQueued = true;
         }
-        writer.enqueue(Wire.HALF_CLOSE, true);
+        writer.finish(); // FIN is the half-close
       } else if (flush) {
         writer.flush();
       }

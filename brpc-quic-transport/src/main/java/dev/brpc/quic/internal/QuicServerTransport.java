@@ -17,9 +17,10 @@ import io.grpc.internal.TransportTracer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.ArrayList;
-import java.util.HashSet;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Set;
+import java.util.Map;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
@@ -49,11 +50,26 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
   private final int maxResetsPerWindow;
   private final long resetWindowNanos;
   private final TransportTracer tracer = new TransportTracer();
+  private static final int MAX_EARLY_CANCELS = 256;
 
   private final Object lock = new Object();
   @GuardedBy("lock") private ServerTransportListener listener;
   @GuardedBy("lock") private Attributes attributes;
-  @GuardedBy("lock") private final Set<QuicServerStream> streams = new HashSet<>();
+  /** The calls being served, by stream id. */
+  @GuardedBy("lock") private final Map<Integer, QuicServerStream> streams = new HashMap<>();
+  /**
+   * CANCELs for streams not (or no longer) being served, with their codes, the oldest dropped
+   * past {@value #MAX_EARLY_CANCELS}: a CANCEL can overtake its stream's first bytes (another
+   * QUIC stream), so the call is cancelled when it arrives. A CANCEL for a call that had just
+   * finished also lands here, once, and ages out.
+   */
+  @GuardedBy("lock") private final LinkedHashMap<Integer, Long> earlyCancels =
+      new LinkedHashMap<>() {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Integer, Long> eldest) {
+          return size() > MAX_EARLY_CANCELS;
+        }
+      };
   @GuardedBy("lock") private boolean shutdown;
   /** The connection's listeners have been told it terminated (see maybeTerminate). */
   @GuardedBy("lock") private boolean connectionTerminated;
@@ -208,19 +224,29 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
       stream.abortReading(Wire.errorCode(Status.CANCELLED));
       return;
     }
+    Long cancelled;
     boolean refused;
     synchronized (lock) {
       // Checked again under the lock: a shutdownNow between streamOpened's check and here
-      // would not see this stream among those it cancels, and the transport would never end.
+      // would not see this stream among those it cancels.
       refused = shutdown;
-      if (!refused) {
-        streams.add(s);
+      cancelled = refused ? null : earlyCancels.remove(s.streamId());
+      if (!refused && cancelled == null) {
+        streams.put(s.streamId(), s);
       }
     }
     if (refused) {
       connection.unregister(s);
       StreamRejector.reject(connection, stream, Status.UNAVAILABLE.withDescription(
           "server is shutting down"), true);
+      return;
+    }
+    if (cancelled != null) {
+      connection.unregister(s);
+      stream.resetStream(cancelled);
+      // The request ended with FIN before the CANCEL: read it to its end (StopReading).
+      StopReading.stopAndDrain(connection.quic, stream, cancelled,
+          connection.config.idleTimeoutNanos);
       return;
     }
     KeepAliveManager k = keepAlive();
@@ -260,10 +286,29 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     }
   }
 
+  /**
+   * The caller cancelled the call on stream {@code streamId} after finishing its request
+   * (a CANCEL control frame). Counts as a reset by the peer.
+   */
+  @Override
+  public void cancelled(long streamId, long code) {
+    QuicServerStream s;
+    synchronized (lock) {
+      s = streams.get((int) streamId);
+      if (s == null) {
+        earlyCancels.put((int) streamId, code);
+      }
+    }
+    if (s != null) {
+      s.cancelledByPeer(code);
+    }
+    peerResetCall();
+  }
+
   void streamReleased(QuicServerStream stream) {
     boolean idle;
     synchronized (lock) {
-      streams.remove(stream);
+      streams.remove(stream.streamId(), stream);
       idle = streams.isEmpty();
     }
     KeepAliveManager k = keepAlive();
@@ -294,7 +339,7 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     List<QuicServerStream> active;
     synchronized (lock) {
       shutdown = true;
-      active = new ArrayList<>(streams);
+      active = new ArrayList<>(streams.values());
     }
     if (owner) {
       connection.shutdownNow(reason);
@@ -373,7 +418,10 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
 
   @Override
   public String toString() {
-    return logId + "(" + connection + ")";
+    synchronized (lock) {
+      return logId + "(" + connection + (shutdown ? ", shut down" : "")
+          + (streams.isEmpty() ? "" : ", serving " + streams.values()) + ")";
+    }
   }
 
 }

@@ -45,7 +45,7 @@ final class StreamReader implements Runnable {
     /** TRAILERS; for a response without HEADERS this is a trailers-only response. */
     void trailers(HeaderBlock.Decoded trailers);
 
-    /** A request's HALF_CLOSE: no more request messages. */
+    /** A request's FIN: no more request messages (called before {@link #endOfStream}). */
     default void halfClosed() {}
 
     /** The peer finished its half of the stream cleanly (FIN) after a valid sequence. */
@@ -75,7 +75,6 @@ final class StreamReader implements Runnable {
 
   private boolean headersSeen;
   private boolean trailersSeen;
-  private boolean halfCloseSeen;
 
   /**
    * @param request true for a request stream (server side): DATA, then FIN; the HEADERS were
@@ -318,29 +317,18 @@ final class StreamReader implements Runnable {
         if (!request && !trailersSeen) {
           throw new ProtocolException("stream ended without TRAILERS");
         }
-        if (request && !halfCloseSeen && !isAborted()) {
-          handler.halfClosed(); // FIN implies the end of the request
+        if (request && !isAborted()) {
+          handler.halfClosed(); // FIN is the end of the request
         }
         if (!isAborted()) {
           handler.endOfStream();
         }
         return;
       }
-      if (halfCloseSeen) {
-        throw new ProtocolException("frame after HALF_CLOSE");
-      }
       if (trailersSeen) {
         throw new ProtocolException("frame after TRAILERS");
       }
-      if (type == Wire.FRAME_HALF_CLOSE && request) {
-        if (Varint.read(in) != 0) {
-          throw new ProtocolException("HALF_CLOSE with a payload");
-        }
-        halfCloseSeen = true;
-        if (!isAborted()) {
-          handler.halfClosed();
-        }
-      } else if (type == Wire.FRAME_DATA) {
+      if (type == Wire.FRAME_DATA) {
         if (!request && !headersSeen) {
           throw new ProtocolException("DATA before HEADERS");
         }

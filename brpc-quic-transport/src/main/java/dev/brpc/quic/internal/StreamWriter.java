@@ -321,4 +321,14 @@ final class StreamWriter {
     }
     return total;
   }
+
+  @Override
+  public String toString() {
+    synchronized (lock) {
+      return "writer[queued " + queue.size() + (running ? ", running" : "")
+          + (flushPending ? ", flush" : "") + (finQueued ? ", fin queued" : "")
+          + (finTaken ? ", fin taken" : "") + (done ? ", done" : "")
+          + (stream == null ? ", unattached" : "") + "]";
+    }
+  }
 }

@@ -18,18 +18,17 @@ final class Wire {
   static final int FRAME_DATA = 0x00;
   static final int FRAME_HEADERS = 0x01;
   static final int FRAME_TRAILERS = 0x02;
-  /**
-   * The caller sends no more request messages. Not FIN: the caller keeps its send side open
-   * until the response is read, so that a cancel can still reset it (kwik ignores a reset
-   * after FIN, and a callee that has read FIN would never see the reset).
-   */
-  static final int FRAME_HALF_CLOSE = 0x03;
-  static final byte[] HALF_CLOSE = {FRAME_HALF_CLOSE, 0};
+  // 0x03 was HALF_CLOSE in drafts of version 1; the caller's FIN is the half-close.
 
   // Frame types on a control stream (PROTOCOL.md, "Control streams").
   static final int FRAME_SETTINGS = 0x04;
   static final int FRAME_PING = 0x06;
   static final int FRAME_GOAWAY = 0x07;
+  /**
+   * The caller cancels a call whose request it has already finished (FIN): a reset of its
+   * send side would be ignored by QUIC, so it names the stream on the control stream.
+   */
+  static final int FRAME_CANCEL = 0x08;
 
   /** PING flag: this PING answers one received. */
   static final int PING_FLAG_ACK = 0x01;

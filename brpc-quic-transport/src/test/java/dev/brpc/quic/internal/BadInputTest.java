@@ -19,6 +19,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -34,6 +35,9 @@ class BadInputTest {
   private Server server;
   private QuicClientConnection raw;
   private ManagedChannel good;
+  private final AtomicInteger served = new AtomicInteger();
+  private QuicStream rawControl;
+  private volatile QuicStream serverControl;
 
   @BeforeEach
   void setUp() throws Exception {
@@ -42,6 +46,7 @@ class BadInputTest {
         .addService(new EchoGrpc.EchoImplBase() {
           @Override
           public void unary(Msg request, StreamObserver<Msg> r) {
+            served.incrementAndGet();
             r.onNext(request);
             r.onCompleted();
           }
@@ -72,8 +77,10 @@ class BadInputTest {
 
     // A call that does not start with HEADERS.
     assertEquals(Status.Code.INTERNAL, statusOf(new byte[] {Wire.FRAME_DATA, 0}));
-    // An unknown frame type after valid HEADERS.
+    // An unknown frame type after valid HEADERS; 0x03 was HALF_CLOSE in drafts (FIN is the
+    // half-close) and is unknown too.
     assertEquals(Status.Code.INTERNAL, statusOf(concat(headers, new byte[] {0x2a, 0})));
+    assertEquals(Status.Code.INTERNAL, statusOf(concat(headers, new byte[] {0x03, 0})));
     // HEADERS that declare 100 bytes and end after 3.
     assertEquals(Status.Code.INTERNAL,
         statusOf(new byte[] {Wire.FRAME_HEADERS, 0x40, 100, 1, 2, 3}));
@@ -85,15 +92,14 @@ class BadInputTest {
     // A message whose length prefix declares 2 GiB - 1, with 3 bytes behind it: refused from
     // the prefix (limit 4 MiB), nothing allocated.
     assertEquals(Status.Code.RESOURCE_EXHAUSTED, statusOf(concat(headers,
-        new byte[] {Wire.FRAME_DATA, 8, 0, 0x7f, (byte) 0xff, (byte) 0xff, (byte) 0xff, 1, 2, 3},
-        Wire.HALF_CLOSE)));
+        new byte[] {Wire.FRAME_DATA, 8, 0, 0x7f, (byte) 0xff, (byte) 0xff, (byte) 0xff, 1, 2, 3})));
     // A header name gRPC cannot represent.
     assertEquals(Status.Code.INTERNAL, statusOf(new byte[] {Wire.FRAME_HEADERS, 6, 5,
         ':', 'p', 'a', 't', 'h', 0}));
 
     // The same connection still carries a valid call...
     byte[] request = concat(headers, dataFrame(Msg.newBuilder().setText("ok").build()
-        .toByteArray()), Wire.HALF_CLOSE);
+        .toByteArray()));
     assertEquals(Status.Code.OK, statusOf(request));
     // ...and other clients are served.
     good = QuicChannelBuilder.forAddress("localhost", server.getPort())
@@ -102,15 +108,55 @@ class BadInputTest {
         .unary(Msg.newBuilder().setText("ok").build()).getText());
   }
 
+  @Test
+  void cancelThatOvertakesItsStream_theCallIsResetUnserved() throws Exception {
+    connectRaw();
+    byte[] headers = HeaderBlock.encodeFrame(Wire.FRAME_HEADERS, new Metadata(),
+        "/brpc.test.Echo/Unary", "localhost", new byte[0]);
+    byte[] request = concat(headers, dataFrame(Msg.newBuilder().setText("ok").build()
+        .toByteArray()));
+    // CANCEL for stream 0, our first call stream, before the stream exists; then a PING: the
+    // server reads its control stream in order, so its answer means the CANCEL was handled.
+    long code = Wire.errorCode(Status.CANCELLED);
+    byte[] payload = new byte[16];
+    int n = Varint.write(code, payload, Varint.write(0, payload, 0));
+    rawControl.getOutputStream().write(concat(new byte[] {Wire.FRAME_CANCEL, (byte) n},
+        java.util.Arrays.copyOf(payload, n), new byte[] {Wire.FRAME_PING, 9, 0, 1, 2, 3, 4, 5,
+            6, 7, 8}));
+    InputStream in = serverControl.getInputStream();
+    while (true) {
+      long type = Varint.read(in);
+      assertNotNull(type >= 0 ? type : null, "server control stream ended");
+      byte[] frame = in.readNBytes((int) Varint.read(in));
+      if (type == Wire.FRAME_PING && (frame[0] & Wire.PING_FLAG_ACK) != 0) {
+        break;
+      }
+    }
+
+    QuicStream s = raw.createStream(true);
+    assertEquals(0, s.getStreamId());
+    s.getOutputStream().write(request);
+    s.getOutputStream().close();
+    java.io.IOException reset = org.junit.jupiter.api.Assertions.assertThrows(
+        java.io.IOException.class, () -> s.getInputStream().readAllBytes());
+    assertEquals(0, served.get(), "the cancelled call was served: " + reset);
+
+    // The next call on the connection is served.
+    assertEquals(Status.Code.OK, statusOf(request));
+    assertEquals(1, served.get());
+  }
+
   private void connectRaw() throws Exception {
     java.util.concurrent.CountDownLatch serverSettings = new java.util.concurrent.CountDownLatch(1);
     raw.setPeerInitiatedStreamCallback(s -> {
       if (s.isUnidirectional()) {
+        serverControl = s;
         serverSettings.countDown(); // the server's control stream: it admitted us
       }
     });
     raw.connect();
     QuicStream control = raw.createStream(false);
+    rawControl = control;
     byte[] prefix = {0};
     control.getOutputStream().write(
         HeaderBlock.encodeFrame(Wire.FRAME_SETTINGS, new Metadata(), null, null, prefix));
