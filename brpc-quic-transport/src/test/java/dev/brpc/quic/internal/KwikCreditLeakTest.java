@@ -3,13 +3,9 @@ package dev.brpc.quic.internal;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.brpc.quic.SelfSignedCertificate;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.DatagramSocket;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
@@ -20,10 +16,6 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import tech.kwik.core.QuicClientConnection;
 import tech.kwik.core.QuicStream;
-import tech.kwik.core.server.ApplicationProtocolConnection;
-import tech.kwik.core.server.ApplicationProtocolConnectionFactory;
-import tech.kwik.core.server.ServerConnectionConfig;
-import tech.kwik.core.server.ServerConnector;
 
 /**
  * kwik's connection-credit leak (see {@link StopReading}) on bare kwik streams: the client
@@ -36,64 +28,18 @@ class KwikCreditLeakTest {
   private static final int SIZE = 512 * 1024;
   private static final int STREAMS = 30;
 
-  private static final SelfSignedCertificate CERT = SelfSignedCertificate.generate("localhost");
-  private static final String ALPN = "brpc-kwik-repro";
 
   private final ExecutorService readers = Executors.newCachedThreadPool();
   private final Semaphore arrived = new Semaphore(0);
   private final Semaphore aborted = new Semaphore(0);
   private volatile boolean useStopReading;
-  private ServerConnector server;
+  private RawKwik kwik;
   private QuicClientConnection client;
 
   @BeforeEach
   void setUp() throws Exception {
-    DatagramSocket socket = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0));
-    server = ServerConnector.builder()
-        .withSocket(socket)
-        .withKeyStore(Pem.keyStore(
-                Pem.readPrivateKey(stream(CERT.privateKeyPem())), java.util.List.of(CERT.certificate())),
-            Pem.KEY_ALIAS, Pem.keyPassword())
-        .withConfiguration(ServerConnectionConfig.builder()
-            .maxOpenPeerInitiatedBidirectionalStreams(100)
-            .maxBidirectionalStreamBufferSize(1 << 20)
-            .maxConnectionBufferSize(10 << 20)
-            .retryRequired(false)
-            .build())
-        .withLogger(KwikLogger.INSTANCE)
-        .build();
-    server.registerApplicationProtocol(ALPN, new ApplicationProtocolConnectionFactory() {
-      @Override
-      public ApplicationProtocolConnection createConnection(String protocol,
-          tech.kwik.core.QuicConnection quic) {
-        return new ApplicationProtocolConnection() {
-          @Override
-          public void acceptPeerInitiatedStream(QuicStream stream) {
-            readers.execute(() -> serve(quic, stream));
-          }
-        };
-      }
-
-      @Override
-      public int maxConcurrentPeerInitiatedBidirectionalStreams() {
-        return 100;
-      }
-    });
-    server.start();
-    client = QuicClientConnection.newBuilder()
-        .applicationProtocol(ALPN)
-        .host("localhost")
-        .proxy(InetAddress.getLoopbackAddress().getHostAddress())
-        .port(socket.getLocalPort())
-        .customTrustStore(Pem.trustStore(java.util.List.of(CERT.certificate())))
-        .defaultStreamReceiveBufferSize(1L << 20)
-        .logger(KwikLogger.INSTANCE)
-        .build();
-    client.connect();
-  }
-
-  private static InputStream stream(String s) {
-    return new java.io.ByteArrayInputStream(s.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+    kwik = new RawKwik(100, (quic, stream) -> readers.execute(() -> serve(quic, stream)));
+    client = kwik.client;
   }
 
   private void serve(tech.kwik.core.QuicConnection quic, QuicStream stream) {
@@ -125,8 +71,7 @@ class KwikCreditLeakTest {
 
   @AfterEach
   void tearDown() {
-    client.close();
-    server.close();
+    kwik.close();
     readers.shutdownNow();
   }
 

@@ -3,13 +3,9 @@ package dev.brpc.quic.internal;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.brpc.quic.SelfSignedCertificate;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.DatagramSocket;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
@@ -21,10 +17,6 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import tech.kwik.core.QuicClientConnection;
 import tech.kwik.core.QuicStream;
-import tech.kwik.core.server.ApplicationProtocolConnection;
-import tech.kwik.core.server.ApplicationProtocolConnectionFactory;
-import tech.kwik.core.server.ServerConnectionConfig;
-import tech.kwik.core.server.ServerConnector;
 
 /**
  * kwik's lost-send-request race (see {@link KwikSendFix}) on bare kwik streams, without gRPC or
@@ -34,8 +26,6 @@ import tech.kwik.core.server.ServerConnector;
  * <p>The reproduction stops at the first stranded stream; the fixed variant must deliver all.
  */
 class KwikSendFixTest {
-  private static final SelfSignedCertificate CERT = SelfSignedCertificate.generate("localhost");
-  private static final String ALPN = "brpc-kwik-repro";
   private static final int SIZE = 6000; // five packets
   private static final int STREAMS = 300;
 
@@ -43,57 +33,13 @@ class KwikSendFixTest {
   /** One permit per stream whose SIZE bytes and FIN reached the server. */
   private final Semaphore arrived = new Semaphore(0);
   private final AtomicInteger wrongLength = new AtomicInteger();
-  private ServerConnector server;
+  private RawKwik kwik;
   private QuicClientConnection client;
 
   @BeforeEach
   void setUp() throws Exception {
-    DatagramSocket socket = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0));
-    server = ServerConnector.builder()
-        .withSocket(socket)
-        .withKeyStore(Pem.keyStore(
-                Pem.readPrivateKey(stream(CERT.privateKeyPem())), java.util.List.of(CERT.certificate())),
-            Pem.KEY_ALIAS, Pem.keyPassword())
-        .withConfiguration(ServerConnectionConfig.builder()
-            .maxOpenPeerInitiatedBidirectionalStreams(STREAMS)
-            .maxBidirectionalStreamBufferSize(1 << 20)
-            .maxConnectionBufferSize(10 << 20)
-            .retryRequired(false)
-            .build())
-        .withLogger(KwikLogger.INSTANCE)
-        .build();
-    server.registerApplicationProtocol(ALPN, new ApplicationProtocolConnectionFactory() {
-      @Override
-      public ApplicationProtocolConnection createConnection(String protocol,
-          tech.kwik.core.QuicConnection quic) {
-        return new ApplicationProtocolConnection() {
-          @Override
-          public void acceptPeerInitiatedStream(QuicStream stream) {
-            readers.execute(() -> readWhole(stream));
-          }
-        };
-      }
-
-      @Override
-      public int maxConcurrentPeerInitiatedBidirectionalStreams() {
-        return STREAMS;
-      }
-    });
-    server.start();
-    client = QuicClientConnection.newBuilder()
-        .applicationProtocol(ALPN)
-        .host("localhost")
-        .proxy(InetAddress.getLoopbackAddress().getHostAddress())
-        .port(socket.getLocalPort())
-        .customTrustStore(Pem.trustStore(java.util.List.of(CERT.certificate())))
-        .defaultStreamReceiveBufferSize(1L << 20)
-        .logger(KwikLogger.INSTANCE)
-        .build();
-    client.connect();
-  }
-
-  private static InputStream stream(String s) {
-    return new java.io.ByteArrayInputStream(s.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+    kwik = new RawKwik(STREAMS, (quic, stream) -> readers.execute(() -> readWhole(stream)));
+    client = kwik.client;
   }
 
   private void readWhole(QuicStream stream) {
@@ -111,8 +57,7 @@ class KwikSendFixTest {
 
   @AfterEach
   void tearDown() {
-    client.close();
-    server.close();
+    kwik.close();
     readers.shutdownNow();
   }
 
