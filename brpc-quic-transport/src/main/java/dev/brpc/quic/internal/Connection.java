@@ -339,7 +339,6 @@ final class Connection {
   }
 
   private void onTerminated(ConnectionTerminatedEvent event) {
-    KwikDiagnostics.unregister(this);
     Status status;
     if (event.hasApplicationError() && event.closedByPeer()) {
       String reason = peerReason(event);
@@ -382,6 +381,7 @@ final class Connection {
 
   /** Fails everything with {@code status}; idempotent. Any thread. */
   void terminate(Status status) {
+    KwikDiagnostics.unregister(this); // every end comes here, a failed connect() included
     List<Stream> failed;
     List<PendingPing> failedPings;
     synchronized (lock) {

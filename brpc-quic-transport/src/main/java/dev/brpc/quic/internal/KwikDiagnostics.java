@@ -36,6 +36,11 @@ public final class KwikDiagnostics {
     LIVE.remove(c);
   }
 
+  /** How many connections are registered (tests check that an ended one is gone). */
+  static int liveCount() {
+    return LIVE.size();
+  }
+
   /** One paragraph per live connection. */
   public static String describeAll() {
     StringBuilder b = new StringBuilder();
