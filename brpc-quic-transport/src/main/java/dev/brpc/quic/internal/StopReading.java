@@ -104,13 +104,22 @@ final class StopReading {
       long timeoutNanos) {
     Request r = request(quic, stream, code);
     BlockingDeadline deadline = new BlockingDeadline(timeoutNanos, () -> {
-      log.log(Level.FINE, "stream {0}: no answer to STOP_SENDING within the idle timeout;"
-          + " aborting its input", stream.getStreamId());
-      stream.abortReading(code);
+      giveUp(stream, code);
       return true;
     });
     discardRest(new StreamReader.RaceSafeInput(stream.getInputStream()));
     deadline.settle();
     r.done();
+  }
+
+  /**
+   * The peer did not answer STOP_SENDING in time: ends the input the way kwik can (losing
+   * the credit of what the peer still sends). The caller interrupts a blocked reader too:
+   * kwik can miss abortReading's wakeup.
+   */
+  static void giveUp(QuicStream stream, long code) {
+    log.log(Level.FINE, "stream {0}: no answer to STOP_SENDING within the idle timeout;"
+        + " aborting its input", stream.getStreamId());
+    stream.abortReading(code);
   }
 }

@@ -219,9 +219,7 @@ final class StreamReader implements Runnable {
 
   /** The peer did not answer STOP_SENDING in time: end the read the way kwik can. */
   private void giveUp(long code) {
-    log.log(Level.FINE, "stream {0}: no answer to STOP_SENDING within the idle timeout;"
-        + " aborting its input", stream.getStreamId());
-    stream.abortReading(code);
+    StopReading.giveUp(stream, code);
     synchronized (lock) {
       if (thread != null) {
         thread.interrupt(); // as in abort: kwik can miss abortReading's wakeup
