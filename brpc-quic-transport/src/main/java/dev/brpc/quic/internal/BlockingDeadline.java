@@ -9,7 +9,7 @@ import java.util.function.BooleanSupplier;
  * A deadline for one blocking kwik call made by the thread that creates it (kwik's {@code
  * connect()}, a blocking stream read). When it passes before {@link #settle}, {@code expire}
  * runs on the timer thread and says whether the call must be ended; if so, the blocked thread
- * is interrupted (kwik may miss other wakeups, see StreamReader.abort). The interrupt is sent
+ * is interrupted (kwik may miss other wakeups of a blocked reader). The interrupt is sent
  * only while the call is outstanding, and {@link #settle} clears it, so it never reaches the
  * pooled thread's next task.
  *

@@ -45,9 +45,11 @@ import tech.kwik.core.QuicStream;
  * matters because kwik discards stream data a peer has received but not yet read when the
  * connection closes, so neither side may close while the other could still be reading.
  *
- * <p>Thread-safe. kwik's callback thread only hands off to {@link SharedExecutors#io()}; control
- * writes run on a serializing executor; stream opening runs on another (kwik's
- * {@code createStream} blocks while the peer's stream credit is exhausted).
+ * <p>Thread-safe. kwik's callback thread never blocks: it takes a call stream itself (nothing
+ * there blocks, see {@link StreamReader}) and hands the control stream's blocking reader to
+ * {@link SharedExecutors#io()}; control writes run on a serializing executor; stream opening
+ * runs on another when it may block (kwik's {@code createStream} blocks while the peer's
+ * stream credit is exhausted).
  */
 final class Connection {
   private static final Logger log = Logger.getLogger(Connection.class.getName());
@@ -161,8 +163,17 @@ final class Connection {
     this.callee = callee;
   }
 
-  /** Called on kwik's callback thread for every stream the peer opens: never blocks. */
+  /**
+   * Called on kwik's callback thread for every stream the peer opens: never blocks. A call
+   * stream is taken on this thread (its reader parses as bytes arrive, see {@link
+   * StreamReader}) unless it came before the peer's SETTINGS, which an io thread waits for.
+   */
   void onPeerStream(QuicStream stream) {
+    if (!stream.isUnidirectional() && (!dialer || peerSettings.isDone())) {
+      KwikSendFix.apply(stream);
+      acceptCallStream(stream);
+      return;
+    }
     SharedExecutors.io().execute(() -> {
       if (stream.isUnidirectional()) {
         if (peerControlSeen.compareAndSet(false, true)) {

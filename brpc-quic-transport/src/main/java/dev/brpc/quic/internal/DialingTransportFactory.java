@@ -54,6 +54,7 @@ public final class DialingTransportFactory implements ClientTransportFactory {
 
   public DialingTransportFactory(Options options) {
     KwikSendFix.requireAvailable();
+    KwikReceiveHook.requireAvailable();
     this.options = options;
   }
 

@@ -107,7 +107,7 @@ public final class KwikDiagnostics {
             .append(" closed=").append(field(out, "closed"))
             .append(" reset=").append(field(out, "reset"))
             .append("} in{received=").append(field(in, "largestOffsetReceived"))
-            .append(" read=").append(field(field(in, "receiveBuffer"), "readUpToOffset"))
+            .append(" read=").append(field(KwikReceiveHook.unwrap(field(in, "receiveBuffer")), "readUpToOffset"))
             .append(" closed=").append(field(in, "closed"))
             .append(" reset=").append(field(in, "reset")).append('}');
       }

@@ -81,6 +81,7 @@ public final class ListeningServer implements InternalServer {
   @Override
   public void start(ServerListener listener) throws IOException {
     KwikSendFix.requireAvailable();
+    KwikReceiveHook.requireAvailable();
     InetSocketAddress requested = (InetSocketAddress) options.address;
     DatagramSocket socket = new PortReleasingSocket(requested.getAddress() == null
         ? new InetSocketAddress(requested.getPort()) : requested);

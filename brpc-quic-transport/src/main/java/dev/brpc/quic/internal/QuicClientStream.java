@@ -23,13 +23,17 @@ import tech.kwik.core.QuicStream;
  * One call as its caller sees it: a QUIC bidirectional stream this side opens. Request
  * HEADERS, DATA and FIN (the half-close) go out through a {@link StreamWriter}; the response
  * comes in through a {@link StreamReader}. A cancel resets the stream, or, once FIN is out,
- * sends CANCEL on the control stream (PROTOCOL.md section 4). A unary request usually leaves without a thread hand-off: the stream is
- * opened and the request written on the calling thread when neither can block
- * ({@link Connection#openStream}, {@link StreamWriter}).
+ * sends CANCEL on the control stream (PROTOCOL.md section 4). A unary call usually makes no
+ * thread hand-off of its own: the stream is opened and the request written on the calling
+ * thread when neither can block ({@link Connection#openStream}, {@link StreamWriter}), and
+ * the response is parsed on kwik's receiver thread as it arrives ({@link StreamReader}).
  *
  * <p>Thread-safe. gRPC's transport thread is a {@link SerializingExecutor} over the calling
- * thread: frames are delivered on the reader thread without a hop unless another thread is
- * already running transport work for this stream.
+ * thread: frames are delivered on the thread that parsed them (usually kwik's receiver
+ * thread) without a hop unless another thread is already running transport work for this
+ * stream. Nothing on it blocks; gRPC hands the application's callbacks to the call's executor.
+ * With a direct executor they run on kwik's receiver thread and must not block, as they must
+ * not block Netty's event loop.
  */
 final class QuicClientStream extends AbstractClientStream implements Connection.Stream {
   private final QuicClientTransport transport;
@@ -188,8 +192,7 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
       connection.openStream(new Connection.OpenCallback() {
         @Override
         public boolean opened(QuicStream stream) {
-          StreamReader r = new StreamReader(
-              stream, StreamReader.input(stream), new ReaderHandler(), connection, false);
+          StreamReader r = new StreamReader(stream, new ReaderHandler(), connection, false);
           synchronized (lock) {
             if (cancelled) {
               return false;
@@ -199,8 +202,8 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
           }
           // Before the writer starts: its progress reports need an allocated stream.
           state.runOnTransportThread(state::onStreamAllocated);
+          r.start(); // before the request leaves, so before anything can arrive
           writer.attach(stream);
-          SharedExecutors.io().execute(r);
           return true;
         }
 

@@ -13,7 +13,6 @@ import io.grpc.internal.StatsTraceContext;
 import io.grpc.internal.TransportTracer;
 import io.grpc.internal.WritableBuffer;
 import java.io.IOException;
-import java.io.InputStream;
 import tech.kwik.core.QuicStream;
 
 /**
@@ -22,7 +21,9 @@ import tech.kwik.core.QuicStream;
  * {@link StreamWriter}; request DATA and FIN come in through a {@link StreamReader}.
  *
  * <p>Thread-safe. gRPC's transport thread is a {@link SerializingExecutor} over the calling
- * thread, as in grpc-java's servlet transport.
+ * thread, as in grpc-java's servlet transport: request frames are delivered on the thread
+ * that parsed them, usually kwik's receiver thread ({@link StreamReader}), and gRPC hands the
+ * application's work to the server's executor.
  */
 final class QuicServerStream extends AbstractServerStream implements Connection.Stream {
   private final QuicServerTransport transport;
@@ -45,7 +46,7 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
   @GuardedBy("lock") private boolean outcomeReported;
 
   QuicServerStream(QuicServerTransport transport, Connection connection, QuicStream stream,
-      InputStream in, StatsTraceContext statsTraceCtx, TransportTracer tracer,
+      StreamReader reader, StatsTraceContext statsTraceCtx, TransportTracer tracer,
       Attributes attributes, String authority, int maxInboundMessageSize) {
     super(DataFrameBuffer.ALLOCATOR, statsTraceCtx);
     this.transport = transport;
@@ -55,18 +56,21 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
     this.streamId = stream.getStreamId();
     this.state = new ServerState(maxInboundMessageSize, statsTraceCtx, tracer);
     this.writer = new StreamWriter(new WriterCallback());
-    this.reader = new StreamReader(stream, in, new ReaderHandler(), connection, true);
+    this.reader = reader;
     this.quicStream = stream;
   }
 
-  /** Starts reading the request body on the calling (io) thread; returns when it ends. */
-  void readInline() {
+  /**
+   * Starts the call once gRPC knows it (after {@code streamCreated}); returns the handler for
+   * the rest of the request, which the reader delivers to after this returns.
+   */
+  StreamReader.Handler started() {
     state.runOnTransportThread(state::onStreamAllocated);
     // The writer starts only now, after onStreamAllocated is queued: the application may write
     // as soon as streamCreated has returned, and the writer's progress reports (onSentBytes)
     // fail on a stream that is not allocated yet. Frames written before wait in its queue.
     writer.attach(quicStream);
-    reader.run();
+    return new ReaderHandler();
   }
 
   @Override
@@ -251,7 +255,7 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
   private final class ReaderHandler implements StreamReader.Handler {
     @Override
     public void headers(HeaderBlock.Decoded headers) {
-      throw new AssertionError("request HEADERS are read before the stream exists");
+      throw new AssertionError("the reader gives a request's HEADERS to requestHeaders");
     }
 
     @Override

@@ -9,20 +9,21 @@ import io.grpc.InternalLogId;
 import io.grpc.ServerStreamTracer;
 import io.grpc.Status;
 import io.grpc.internal.KeepAliveManager;
+import io.grpc.internal.ReadableBuffer;
 import io.grpc.internal.ServerListener;
 import io.grpc.internal.ServerTransport;
 import io.grpc.internal.ServerTransportListener;
 import io.grpc.internal.StatsTraceContext;
 import io.grpc.internal.TransportTracer;
-import java.io.IOException;
-import java.io.InputStream;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import tech.kwik.core.QuicStream;
@@ -33,8 +34,10 @@ import tech.kwik.core.QuicStream;
  * drains and closes the connection); on a connection a client dialed it is a guest (shutting
  * it down refuses the peer's new calls and leaves the connection up).
  *
- * <p>Thread-safe. {@link #streamOpened} runs on io threads; listener callbacks are made
- * outside the lock.
+ * <p>Thread-safe. {@link #streamOpened} runs on kwik's callback thread, or on an io thread
+ * when the stream came before the peer's SETTINGS; a call starts on the thread that parsed
+ * its request HEADERS (see {@link StreamReader}). None of it blocks. Listener callbacks are
+ * made outside the lock.
  */
 final class QuicServerTransport implements ServerTransport, Connection.Callee,
     Connection.Listener {
@@ -154,22 +157,74 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
           "server is shutting down"), true);
       return;
     }
-    InputStream in = StreamReader.input(stream);
-    HeaderBlock.Decoded headers;
-    BlockingDeadline deadline =
-        new BlockingDeadline(headersTimeoutNanos, () -> headersTimedOut(stream));
-    try {
-      headers = StreamReader.readRequestHeaders(in, maxInboundMetadataSize);
-    } catch (IOException e) { // also MetadataTooLargeException and ProtocolException
-      if (deadline.settle()) {
-        rejectBeforeHeaders(stream, e);
+    new PendingCall(l, attrs, stream).start();
+  }
+
+  /**
+   * A call stream until its request HEADERS are complete: the reader parses them as they
+   * arrive, and the call starts, or the stream is answered, from the reader's pump. A deadline
+   * resets a stream whose HEADERS do not come; whichever of the two settles first wins.
+   */
+  private final class PendingCall implements StreamReader.Handler {
+    private final ServerTransportListener listener;
+    private final Attributes attrs;
+    private final QuicStream stream;
+    private final StreamReader reader;
+    private final AtomicBoolean settled = new AtomicBoolean();
+    private ScheduledFuture<?> deadline;
+
+    PendingCall(ServerTransportListener listener, Attributes attrs, QuicStream stream) {
+      this.listener = listener;
+      this.attrs = attrs;
+      this.stream = stream;
+      this.reader = new StreamReader(stream, this, connection, true, maxInboundMetadataSize);
+    }
+
+    void start() {
+      deadline = SharedExecutors.timer().schedule(() -> {
+        if (settled.compareAndSet(false, true)) {
+          headersTimedOut(stream);
+        }
+      }, headersTimeoutNanos, TimeUnit.NANOSECONDS);
+      reader.start();
+    }
+
+    @Override
+    public StreamReader.Handler requestHeaders(HeaderBlock.Decoded headers) {
+      if (!settled.compareAndSet(false, true)) {
+        return null; // the deadline won the race: the stream is already reset
       }
-      return;
+      deadline.cancel(false);
+      return startCall(listener, attrs, stream, reader, headers);
     }
-    if (!deadline.settle()) {
-      return; // the deadline won the race: the stream is already reset
+
+    @Override
+    public void failed(Status status, boolean resetByPeer) {
+      if (settled.compareAndSet(false, true)) {
+        deadline.cancel(false);
+        rejectBeforeHeaders(stream, status);
+      }
     }
-    startCall(l, attrs, stream, in, headers);
+
+    @Override
+    public void headers(HeaderBlock.Decoded headers) {
+      throw new AssertionError("HEADERS go to requestHeaders");
+    }
+
+    @Override
+    public void data(ReadableBuffer chunk) {
+      throw new AssertionError("DATA before HEADERS is a protocol error");
+    }
+
+    @Override
+    public void trailers(HeaderBlock.Decoded trailers) {
+      throw new AssertionError("TRAILERS before HEADERS is a protocol error");
+    }
+
+    @Override
+    public void endOfStream() {
+      throw new AssertionError("FIN before HEADERS fails the stream");
+    }
   }
 
   /**
@@ -178,7 +233,7 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
    * kwik 0.10.9 ignores a RESET_STREAM for a stream it has not created yet
    * (StreamManager.process(ResetStreamFrame)), so a call reset before its first byte left
    * shows up here, as an empty stream created because a later one arrived, never as a reset.
-   * The blocked reader is woken by abortReading and by the deadline's interrupt.
+   * Runs on the timer thread.
    */
   private boolean headersTimedOut(QuicStream stream) {
     log.log(Level.FINE, "{0}: request headers not complete within {1} ms; resetting the"
@@ -190,39 +245,44 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     return true;
   }
 
-  private void rejectBeforeHeaders(QuicStream stream, Exception e) {
-    if (e instanceof MetadataTooLargeException) {
+  /** The stream failed before its HEADERS were complete; {@code status} says how. */
+  private void rejectBeforeHeaders(QuicStream stream, Status status) {
+    if (status.getCode() == Status.Code.RESOURCE_EXHAUSTED) {
       StreamRejector.reject(connection, stream, Status.RESOURCE_EXHAUSTED.withDescription(
-          "request metadata too large: " + e.getMessage()), false);
-    } else if (e instanceof ProtocolException) {
-      StreamRejector.reject(connection, stream, Status.INTERNAL.withDescription(
-          "protocol error: " + e.getMessage()), false);
+          "request metadata too large: " + status.getDescription()), false);
+    } else if (status.getCode() == Status.Code.INTERNAL) {
+      StreamRejector.reject(connection, stream, status, false); // "protocol error: ..."
     } else {
       // Reset by the peer or the connection went away before the call began.
-      log.log(Level.FINEST, "stream ended before its HEADERS", e);
+      log.log(Level.FINEST, "stream ended before its HEADERS: {0}", status);
       stream.resetStream(Wire.errorCode(Status.CANCELLED));
       stream.abortReading(Wire.errorCode(Status.CANCELLED));
       peerResetCall();
     }
   }
 
-  private void startCall(ServerTransportListener l, Attributes attrs, QuicStream stream,
-      InputStream in, HeaderBlock.Decoded headers) {
+  /**
+   * Starts the call whose request HEADERS {@code reader} parsed; returns the handler for the
+   * rest of its request, or null if the stream was answered otherwise. On the reader's pump:
+   * never blocks.
+   */
+  private StreamReader.Handler startCall(ServerTransportListener l, Attributes attrs,
+      QuicStream stream, StreamReader reader, HeaderBlock.Decoded headers) {
     if (!headers.path.startsWith("/")) {
       StreamRejector.reject(connection, stream, Status.UNIMPLEMENTED.withDescription(
           "malformed method path: " + headers.path), false);
-      return;
+      return null;
     }
     String method = headers.path.substring(1);
     StatsTraceContext stats =
         StatsTraceContext.newServerContext(tracerFactories, method, headers.metadata);
-    QuicServerStream s = new QuicServerStream(this, connection, stream, in, stats, tracer,
+    QuicServerStream s = new QuicServerStream(this, connection, stream, reader, stats, tracer,
         attrs, headers.authority, maxInboundMessageSize);
     Status closed = connection.register(s);
     if (closed != null) {
       stream.resetStream(Wire.errorCode(Status.CANCELLED));
       stream.abortReading(Wire.errorCode(Status.CANCELLED));
-      return;
+      return null;
     }
     Long cancelled;
     boolean refused;
@@ -239,22 +299,21 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
       connection.unregister(s);
       StreamRejector.reject(connection, stream, Status.UNAVAILABLE.withDescription(
           "server is shutting down"), true);
-      return;
+      return null;
     }
     if (cancelled != null) {
       connection.unregister(s);
       stream.resetStream(cancelled);
-      // The request ended with FIN before the CANCEL: read it to its end (StopReading).
-      StopReading.stopAndDrain(connection.quic, stream, cancelled,
-          connection.config.idleTimeoutNanos);
-      return;
+      // The request ended with FIN before the CANCEL: the reader discards it (StopReading).
+      reader.abort(cancelled);
+      return null;
     }
     KeepAliveManager k = keepAlive();
     if (k != null) {
       k.onTransportActive();
     }
     l.streamCreated(s, method, headers.metadata);
-    s.readInline();
+    return s.started();
   }
 
   /**

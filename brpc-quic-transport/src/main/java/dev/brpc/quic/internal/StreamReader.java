@@ -2,45 +2,69 @@ package dev.brpc.quic.internal;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpc.Status;
-import io.grpc.internal.ReadableBuffer;
 import io.grpc.internal.ReadableBuffers;
-import java.io.BufferedInputStream;
 import java.io.EOFException;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import tech.kwik.core.QuicStream;
 
 /**
- * The inbound half of one call stream: a blocking loop on {@link SharedExecutors#io()} that
- * parses frames (PROTOCOL.md, "Call streams") and hands them to a {@link Handler}.
+ * The inbound half of one call stream: parses frames (PROTOCOL.md, "Call streams") as they
+ * arrive and hands them to a {@link Handler}, without a thread of its own.
+ *
+ * <p>kwik's reads block, so this reader never calls them: {@link KwikReceiveHook} calls
+ * {@link #pump} whenever kwik adds bytes, the FIN or a reset to the stream, and the pump reads
+ * only what kwik holds already ({@link KwikReceiveHook.Input#read}), parses every complete
+ * frame and keeps the rest of a frame for the next time. So frames are parsed, and the handler
+ * called, on kwik's receiver thread, or on the thread that reopened the window ({@link
+ * #consumed}) or aborted ({@link #abort}); never on a thread of our own, which saves a thread
+ * hand-off per call on each side. Handlers therefore never block (they queue onto gRPC's
+ * serializing transport thread, which hands application work to the call's executor).
  *
  * <p>Limits are checked from the declared length before anything is allocated: a header block
- * over the metadata limit fails with RESOURCE_EXHAUSTED; DATA is read in chunks of at most
+ * over the metadata limit fails with RESOURCE_EXHAUSTED; DATA is delivered in chunks of at most
  * {@value #CHUNK} bytes whatever the declared length (grpc's deframer checks each message's
- * length against the message limit). Delivered DATA counts against a receive window until
- * the consumer reports it read ({@link #consumed}); while the window is full this loop stops
- * reading, kwik's buffer fills and QUIC flow control stops the peer.
+ * length against the message limit). Delivered DATA counts against a receive window until the
+ * consumer reports it read ({@link #consumed}); while the window is full the pump leaves the
+ * bytes in kwik's buffer, which fills, and QUIC flow control stops the peer.
  *
- * <p>Thread-safe. The loop runs on one io thread, which after {@link #abort} goes on reading,
- * and discarding, until the peer answers the STOP_SENDING ({@link StopReading}); {@link
- * #consumed} and {@link #abort} may be called from any thread.
+ * <p>After {@link #abort} with a code the pump reads and discards what arrives until the peer
+ * answers the STOP_SENDING ({@link StopReading}), so kwik credits those bytes to the
+ * connection.
+ *
+ * <p>Thread-safe. One pump runs at a time: a call to {@link #pump} while another runs (or from
+ * inside a handler) makes the running one go round again, so the handler is never called
+ * concurrently nor re-entered. The pump never waits for anything but kwik's per-stream monitor,
+ * which kwik holds only for a read or an add.
  */
-final class StreamReader implements Runnable {
+final class StreamReader {
   private static final Logger log = Logger.getLogger(StreamReader.class.getName());
   static final int CHUNK = 32 * 1024;
+  /** Frame headers and small frames are read from kwik in one go, through this much. */
+  private static final int STAGE = 1024;
 
-  /** Receives frames, on the reader thread. */
+  /** Receives frames, one at a time, on whatever thread runs the pump; never blocks. */
   interface Handler {
-    /** Response HEADERS (the request's HEADERS are read before the stream exists). */
+    /**
+     * A request stream's first frame, its HEADERS. Returns the handler for the rest of the
+     * stream, or null if the stream was answered otherwise (refused, say): the reader then
+     * stops touching it.
+     */
+    default Handler requestHeaders(HeaderBlock.Decoded headers) {
+      throw new AssertionError("not a request stream");
+    }
+
+    /** Response HEADERS. */
     void headers(HeaderBlock.Decoded headers);
 
     /** Part of the gRPC message stream; the handler takes ownership. */
-    void data(ReadableBuffer chunk);
+    void data(io.grpc.internal.ReadableBuffer chunk);
 
     /** TRAILERS; for a response without HEADERS this is a trailers-only response. */
     void trailers(HeaderBlock.Decoded trailers);
@@ -51,48 +75,491 @@ final class StreamReader implements Runnable {
     /** The peer finished its half of the stream cleanly (FIN) after a valid sequence. */
     void endOfStream();
 
-    /** The stream failed: protocol error, limit, reset by the peer or the connection lost. */
+    /**
+     * The stream failed: protocol error, limit, reset by the peer or the connection lost. On
+     * a request stream before its HEADERS, the reader stops touching the stream after this.
+     */
     void failed(Status status, boolean resetByPeer);
   }
 
+  private enum Phase { TYPE, LENGTH, BLOCK, DATA }
+
   private final QuicStream stream;
-  private final InputStream in;
-  private final Handler handler;
   private final Connection connection;
   private final boolean request;
   private final long window;
+  private final long maxMetadata;
+  private final AtomicInteger pumps = new AtomicInteger();
+  private volatile KwikReceiveHook.Input input;
 
   private final Object lock = new Object();
   @GuardedBy("lock") private long unconsumed;
+  /** The pump stopped at a DATA frame because the window was full. */
+  @GuardedBy("lock") private boolean windowFull;
   @GuardedBy("lock") private boolean aborted;
-  @GuardedBy("lock") private Thread thread;
   /** The input reached its FIN or failed (reset, closed): nothing is left to stop. */
   @GuardedBy("lock") private boolean ended;
   @GuardedBy("lock") private StopReading.Request stopRequest;
   @GuardedBy("lock") private ScheduledFuture<?> drainDeadline;
-  /** run() has returned. */
-  @GuardedBy("lock") private boolean finished;
+  /** Nothing more to read or discard: the pump does nothing. */
+  @GuardedBy("lock") private boolean done;
 
+  // Parser state, touched only by the running pump (the pumps counter orders the pumps).
+  private Handler handler;
+  /** No more frames are parsed (the input ended, failed, or a frame was bad). */
+  private boolean stopped;
+  private Phase phase = Phase.TYPE;
+  private long frameType;
+  /** DATA: bytes of the frame not delivered yet; BLOCK: the block's length. */
+  private long remaining;
+  private byte[] block;
+  private int blockFilled;
   private boolean headersSeen;
   private boolean trailersSeen;
+  private boolean eof;
+  /** Bytes read from kwik and not parsed yet: {@code stage[pos..lim)}. */
+  private byte[] stage;
+  private int pos;
+  private int lim;
 
   /**
-   * @param request true for a request stream (server side): DATA, then FIN; the HEADERS were
-   *     consumed by {@link #readRequestHeaders}
+   * @param request true for a request stream (server side): HEADERS, then DATA, then FIN;
+   *     {@code handler} gets {@link Handler#requestHeaders} and returns the call's handler
    */
-  StreamReader(QuicStream stream, InputStream in, Handler handler, Connection connection,
-      boolean request) {
+  StreamReader(QuicStream stream, Handler handler, Connection connection, boolean request) {
+    this(stream, handler, connection, request, connection.config.maxInboundMetadataSize);
+  }
+
+  /** @param maxMetadata the header block limit, for a request the serving server's own */
+  StreamReader(QuicStream stream, Handler handler, Connection connection, boolean request,
+      long maxMetadata) {
     this.stream = stream;
-    this.in = in;
     this.handler = handler;
     this.connection = connection;
     this.request = request;
     this.window = connection.config.streamReceiveWindow;
+    this.maxMetadata = maxMetadata;
   }
 
-  /** A buffered input for {@code stream}, to share between the header read and the loop. */
-  static InputStream input(QuicStream stream) {
-    return new BufferedInputStream(new RaceSafeInput(stream.getInputStream()), 8 * 1024);
+  /**
+   * Hooks into the stream's input and parses what is there already. Any thread; on a stream
+   * we opened, before anything could arrive on it.
+   */
+  void start() {
+    input = KwikReceiveHook.install(stream, this::pump);
+    pump();
+  }
+
+  /** The consumer has read {@code bytes} of delivered DATA; reopens the window. */
+  void consumed(int bytes) {
+    boolean reopened;
+    synchronized (lock) {
+      unconsumed -= bytes;
+      reopened = windowFull && unconsumed < window;
+      if (reopened) {
+        windowFull = false;
+      }
+    }
+    if (reopened) {
+      pump();
+    }
+  }
+
+  /**
+   * Stops reading: no more callbacks. With a {@code code} (not negative), the peer is asked to
+   * stop sending (STOP_SENDING with {@code code}) and what is left is read and discarded until
+   * the peer's FIN or reset, so kwik credits those bytes to the connection (see {@link
+   * StopReading}); after the connection's idle timeout it gives up with kwik's abortReading. A
+   * negative code means the connection is gone: nothing is sent.
+   */
+  void abort(long code) {
+    synchronized (lock) {
+      if (aborted) {
+        return;
+      }
+      aborted = true;
+      if (code >= 0 && !ended && !done) {
+        stopRequest = StopReading.request(connection.quic, stream, code);
+        drainDeadline = SharedExecutors.timer().schedule(() -> StopReading.giveUp(stream, code),
+            connection.config.idleTimeoutNanos, TimeUnit.NANOSECONDS);
+      } else {
+        done = true;
+      }
+    }
+    pump(); // discards what is there already
+  }
+
+  /** Reads and parses what kwik holds now; see the class comment. Any thread, never blocks. */
+  private void pump() {
+    if (pumps.getAndIncrement() != 0) {
+      return; // the running pump goes round again
+    }
+    int missed = 1;
+    do {
+      if (input != null) {
+        drive();
+      }
+      missed = pumps.addAndGet(-missed);
+    } while (missed != 0);
+  }
+
+  private void drive() {
+    while (true) {
+      boolean discard;
+      synchronized (lock) {
+        if (done) {
+          return;
+        }
+        discard = aborted;
+      }
+      if (discard) {
+        discard();
+        return;
+      }
+      if (stopped) {
+        return;
+      }
+      try {
+        if (!step()) {
+          return;
+        }
+      } catch (MetadataTooLargeException e) {
+        fail(Status.RESOURCE_EXHAUSTED.withDescription(e.getMessage()), false);
+      } catch (ProtocolException e) {
+        fail(Status.INTERNAL.withDescription("protocol error: " + e.getMessage()), false);
+      } catch (IOException e) {
+        markEnded();
+        String m = String.valueOf(e.getMessage());
+        boolean reset = m.contains("reset by peer");
+        Status s;
+        if (reset) {
+          s = Status.CANCELLED.withDescription("stream reset by peer");
+        } else {
+          s = connection.closedStatus();
+          if (s == null) {
+            s = Status.UNAVAILABLE.withDescription("stream read failed: " + m).withCause(e);
+          }
+        }
+        fail(s, reset);
+      } catch (RuntimeException e) {
+        // A bug, in a handler or here. Not into kwik's receiver loop: fail this call alone.
+        log.log(Level.SEVERE, "stream " + stream.getStreamId() + ": reading failed", e);
+        fail(Status.INTERNAL.withDescription("reading the stream failed: " + e).withCause(e),
+            false);
+      }
+      // After a failure the loop goes round: the handler usually aborted the reader, and
+      // what the peer still sends is then discarded.
+    }
+  }
+
+  /** The pump's part of an abort: reads and discards until the peer's answer. */
+  private void discard() {
+    StopReading.Request stop;
+    synchronized (lock) {
+      stop = stopRequest;
+    }
+    boolean end = eof;
+    pos = lim = 0;
+    try {
+      if (stage == null) {
+        stage = new byte[STAGE];
+      }
+      while (!end) {
+        int read = input.read(stage, 0, stage.length);
+        if (read == 0) {
+          break;
+        }
+        end = read < 0;
+      }
+    } catch (IOException e) {
+      log.log(Level.FINEST, "stopped stream ended", e);
+      end = true;
+    } catch (RuntimeException e) {
+      log.log(Level.SEVERE, "stream " + stream.getStreamId() + ": discarding failed", e);
+      end = true;
+    }
+    if (!end) {
+      return; // more to come: the hook pumps again
+    }
+    synchronized (lock) {
+      ended = true;
+      done = true;
+      if (drainDeadline != null) {
+        drainDeadline.cancel(false);
+      }
+    }
+    if (stop != null) {
+      stop.done();
+    }
+  }
+
+  private void markEnded() {
+    stopped = true;
+    synchronized (lock) {
+      ended = true;
+    }
+  }
+
+  private boolean isAborted() {
+    synchronized (lock) {
+      return aborted;
+    }
+  }
+
+  private void fail(Status status, boolean resetByPeer) {
+    stopped = true;
+    if (isAborted()) {
+      return;
+    }
+    log.log(Level.FINEST, "stream failed: {0}", status);
+    Handler h = handler;
+    if (request && !headersSeen) {
+      done(); // the transport deals with the stream now
+    }
+    h.failed(status, resetByPeer);
+  }
+
+  private void done() {
+    stopped = true;
+    synchronized (lock) {
+      done = true;
+    }
+  }
+
+  /**
+   * Makes progress on the current frame with what kwik holds. Returns false when it needs
+   * bytes that have not arrived, or room in the window.
+   */
+  private boolean step() throws IOException {
+    switch (phase) {
+      case TYPE:
+        return readType();
+      case LENGTH:
+        return readLength();
+      case BLOCK:
+        return readBlock();
+      default:
+        return readData();
+    }
+  }
+
+  private boolean readType() throws IOException {
+    if (!buffer(1)) {
+      if (eof) {
+        if (pos < lim) {
+          throw new EOFException("stream ended inside a varint");
+        }
+        endOfInput();
+      }
+      return false;
+    }
+    if (!buffer(varintSize())) {
+      if (eof) {
+        throw new EOFException("stream ended inside a varint");
+      }
+      return false;
+    }
+    long type = varint();
+    if (trailersSeen) {
+      throw new ProtocolException("frame after TRAILERS");
+    }
+    if (request && !headersSeen) {
+      if (type != Wire.FRAME_HEADERS) {
+        throw new ProtocolException("first frame of a call must be HEADERS, got 0x"
+            + Long.toHexString(type));
+      }
+    } else if (type == Wire.FRAME_DATA) {
+      if (!request && !headersSeen) {
+        throw new ProtocolException("DATA before HEADERS");
+      }
+    } else if (type == Wire.FRAME_HEADERS) {
+      if (request || headersSeen) {
+        throw new ProtocolException("unexpected HEADERS");
+      }
+    } else if (type == Wire.FRAME_TRAILERS) {
+      if (request) {
+        throw new ProtocolException("TRAILERS on a request stream");
+      }
+    } else {
+      throw new ProtocolException("unknown frame type 0x" + Long.toHexString(type));
+    }
+    frameType = type;
+    phase = Phase.LENGTH;
+    return true;
+  }
+
+  private boolean readLength() throws IOException {
+    if (!buffer(1) || !buffer(varintSize())) {
+      if (eof) {
+        throw new EOFException("stream ended inside a frame header");
+      }
+      return false;
+    }
+    long length = varint();
+    if (frameType == Wire.FRAME_DATA) {
+      remaining = length;
+      phase = length == 0 ? Phase.TYPE : Phase.DATA;
+      return true;
+    }
+    if (length > maxMetadata) {
+      throw new MetadataTooLargeException("header block of " + length
+          + " bytes is larger than the limit of " + maxMetadata + " bytes");
+    }
+    block = new byte[(int) length];
+    blockFilled = 0;
+    phase = Phase.BLOCK;
+    return true;
+  }
+
+  private boolean readBlock() throws IOException {
+    blockFilled += take(block, blockFilled, block.length - blockFilled);
+    if (blockFilled < block.length) {
+      if (eof) {
+        throw new ProtocolException("stream ended inside a header block (truncated HEADERS)");
+      }
+      return false;
+    }
+    byte[] b = block;
+    block = null;
+    phase = Phase.TYPE;
+    if (frameType == Wire.FRAME_HEADERS) {
+      headersSeen = true;
+      HeaderBlock.Decoded h = HeaderBlock.decode(b, 0, b.length, request, maxMetadata);
+      if (request) {
+        Handler next = handler.requestHeaders(h);
+        if (next == null) {
+          if (!isAborted()) {
+            done(); // answered otherwise; an abort (a CANCEL that came first) discards
+          }
+          return true;
+        }
+        handler = next;
+      } else if (!isAborted()) {
+        handler.headers(h);
+      }
+    } else {
+      trailersSeen = true;
+      HeaderBlock.Decoded t = HeaderBlock.decode(b, 0, b.length, false, maxMetadata);
+      if (!isAborted()) {
+        handler.trailers(t);
+      }
+    }
+    return true;
+  }
+
+  private boolean readData() throws IOException {
+    int n = (int) Math.min(remaining, CHUNK);
+    synchronized (lock) {
+      if (aborted) {
+        return true; // drive() discards
+      }
+      if (unconsumed >= window) {
+        windowFull = true; // consumed() pumps again
+        return false;
+      }
+    }
+    n = (int) Math.min(n, (long) (lim - pos) + input.available());
+    if (n == 0) {
+      buffer(1); // at the end, or reset: finds out which
+      if (eof) {
+        throw new EOFException("stream ended inside a DATA frame");
+      }
+      return false;
+    }
+    byte[] chunk = new byte[n];
+    if (take(chunk, 0, n) != n) {
+      throw new EOFException("stream ended inside a DATA frame");
+    }
+    synchronized (lock) {
+      unconsumed += n;
+    }
+    remaining -= n;
+    if (remaining == 0) {
+      phase = Phase.TYPE;
+    }
+    if (!isAborted()) {
+      handler.data(ReadableBuffers.wrap(chunk));
+    }
+    return true;
+  }
+
+  /** The FIN, at a frame boundary. */
+  private void endOfInput() throws IOException {
+    markEnded();
+    if (request && !headersSeen) {
+      throw new EOFException("stream ended before HEADERS");
+    }
+    if (!request && !trailersSeen) {
+      throw new ProtocolException("stream ended without TRAILERS");
+    }
+    if (request && !isAborted()) {
+      handler.halfClosed(); // FIN is the end of the request
+    }
+    if (!isAborted()) {
+      handler.endOfStream();
+    }
+  }
+
+  private int varintSize() {
+    return 1 << ((stage[pos] & 0xff) >>> 6);
+  }
+
+  private long varint() throws ProtocolException {
+    int[] p = {pos};
+    long v = Varint.read(stage, p, lim);
+    pos = p[0];
+    return v;
+  }
+
+  /**
+   * Makes {@code n} (at most {@value #STAGE}) bytes available in the stage if kwik has them,
+   * reading from kwik only what it holds. False if they are not there (yet), or the input
+   * ended ({@link #eof}); a reset or a closed connection throws.
+   */
+  private boolean buffer(int n) throws IOException {
+    while (lim - pos < n) {
+      if (eof) {
+        return false;
+      }
+      if (stage == null) {
+        stage = new byte[STAGE];
+      } else if (pos > 0) {
+        System.arraycopy(stage, pos, stage, 0, lim - pos);
+        lim -= pos;
+        pos = 0;
+      }
+      int read = input.read(stage, lim, stage.length - lim);
+      if (read < 0) {
+        eof = true;
+        return false;
+      }
+      if (read == 0) {
+        return false;
+      }
+      lim += read;
+    }
+    return true;
+  }
+
+  /**
+   * Copies up to {@code len} bytes into {@code dst}: first what the stage holds, then straight
+   * from kwik, as much as it holds. Returns how many; sets {@link #eof} at the FIN.
+   */
+  private int take(byte[] dst, int off, int len) throws IOException {
+    int n = Math.min(len, lim - pos);
+    System.arraycopy(stage == null ? dst : stage, pos, dst, off, n);
+    pos += n;
+    while (n < len && !eof) {
+      int read = input.read(dst, off + n, len - n);
+      if (read < 0) {
+        eof = true;
+      } else if (read == 0) {
+        break;
+      } else {
+        n += read;
+      }
+    }
+    return n;
   }
 
   /**
@@ -102,7 +569,9 @@ final class StreamReader implements Runnable {
    * against that race but not its {@code read}. The stream's flags are set by then, so the read
    * is retried once, which reports the reset the way kwik normally does (an IOException); a
    * second runtime failure becomes an IOException too. Without this, the exception would end
-   * the reader thread and leave its call hanging.
+   * a blocked reader's thread (the control stream's, a drain's) and leave its work hanging.
+   * The call streams' own reads ({@link KwikReceiveHook.Input#read}) handle the race
+   * themselves.
    */
   static final class RaceSafeInput extends FilterInputStream {
     RaceSafeInput(InputStream kwikInput) {
@@ -127,259 +596,6 @@ final class StreamReader implements Runnable {
           throw new IOException("kwik stream read failed: " + again, again);
         }
       }
-    }
-  }
-
-  /**
-   * Reads a request's first frame, which must be HEADERS with {@code :path}. Runs on an io
-   * thread before the server stream exists.
-   */
-  static HeaderBlock.Decoded readRequestHeaders(InputStream in, long maxMetadataSize)
-      throws IOException {
-    long type = Varint.read(in);
-    if (type < 0) {
-      throw new EOFException("stream ended before HEADERS");
-    }
-    if (type != Wire.FRAME_HEADERS) {
-      throw new ProtocolException("first frame of a call must be HEADERS, got 0x"
-          + Long.toHexString(type));
-    }
-    return readBlock(in, true, maxMetadataSize);
-  }
-
-  private static HeaderBlock.Decoded readBlock(InputStream in, boolean request, long max)
-      throws IOException {
-    long length = Varint.read(in);
-    if (length < 0) {
-      throw new EOFException("stream ended inside a frame header");
-    }
-    if (length > max) {
-      throw new MetadataTooLargeException("header block of " + length
-          + " bytes is larger than the limit of " + max + " bytes");
-    }
-    byte[] block = in.readNBytes((int) length);
-    if (block.length != length) {
-      throw new ProtocolException("stream ended inside a header block (truncated HEADERS)");
-    }
-    return HeaderBlock.decode(block, 0, block.length, request, max);
-  }
-
-  /** The consumer has read {@code bytes} of delivered DATA; reopens the window. */
-  void consumed(int bytes) {
-    synchronized (lock) {
-      unconsumed -= bytes;
-      lock.notifyAll();
-    }
-  }
-
-  /**
-   * Stops reading: no more callbacks. With a {@code code} (not negative), the peer is asked to
-   * stop sending (STOP_SENDING with {@code code}) and the loop reads and discards what is
-   * left until the peer's FIN or reset, so kwik credits those bytes to the connection (see
-   * {@link StopReading}); after the connection's idle timeout it gives up with kwik's
-   * abortReading. A negative code means the connection is gone: nothing is sent.
-   */
-  void abort(long code) {
-    synchronized (lock) {
-      if (aborted) {
-        return;
-      }
-      aborted = true;
-      lock.notifyAll(); // a loop waiting for the window
-      if (code >= 0 && !ended) {
-        stopRequest = StopReading.request(connection.quic, stream, code);
-        drainDeadline = SharedExecutors.timer().schedule(() -> giveUp(code),
-            connection.config.idleTimeoutNanos, TimeUnit.NANOSECONDS);
-        if (finished) {
-          // The loop left before the input ended and without aborting: discard on a new task.
-          StopReading.Request stop = stopRequest;
-          SharedExecutors.io().execute(() -> {
-            synchronized (lock) {
-              thread = Thread.currentThread();
-            }
-            try {
-              drain(stop);
-            } finally {
-              synchronized (lock) {
-                thread = null;
-              }
-              Thread.interrupted();
-            }
-          });
-        }
-      } else if (thread != null) {
-        // kwik aborts every stream of a closed connection, but can miss the wakeup of a reader
-        // between its flag check and its wait; an interrupt makes it re-check the flags. Under
-        // the lock, and only while the loop runs: the loop clears the flag when it leaves, so
-        // the interrupt never reaches whatever task the pooled thread runs next.
-        thread.interrupt();
-      }
-    }
-  }
-
-  /** The peer did not answer STOP_SENDING in time: end the read the way kwik can. */
-  private void giveUp(long code) {
-    StopReading.giveUp(stream, code);
-    synchronized (lock) {
-      if (thread != null) {
-        thread.interrupt(); // as in abort: kwik can miss abortReading's wakeup
-      }
-    }
-  }
-
-  private boolean isAborted() {
-    synchronized (lock) {
-      return aborted;
-    }
-  }
-
-  @Override
-  public void run() {
-    synchronized (lock) {
-      thread = Thread.currentThread();
-    }
-    try {
-      if (!isAborted()) {
-        loop();
-      }
-    } catch (MetadataTooLargeException e) {
-      fail(Status.RESOURCE_EXHAUSTED.withDescription(e.getMessage()), false);
-    } catch (ProtocolException e) {
-      fail(Status.INTERNAL.withDescription("protocol error: " + e.getMessage()), false);
-    } catch (IOException e) {
-      markEnded();
-      if (!isAborted()) {
-        String m = String.valueOf(e.getMessage());
-        boolean reset = m.contains("reset by peer");
-        Status s;
-        if (reset) {
-          s = Status.CANCELLED.withDescription("stream reset by peer");
-        } else {
-          s = connection.closedStatus();
-          if (s == null) {
-            s = Status.UNAVAILABLE.withDescription("stream read failed: " + m).withCause(e);
-          }
-        }
-        fail(s, reset);
-      }
-    } catch (InterruptedException e) {
-      // abort() woke us up while we waited for the window
-    } finally {
-      StopReading.Request stop;
-      synchronized (lock) {
-        finished = true; // from here on, a later abort() discards on its own task
-        stop = stopRequest;
-      }
-      if (stop != null) {
-        // Aborted with STOP_SENDING (possibly by fail() above, on this thread).
-        drain(stop);
-      }
-      synchronized (lock) {
-        thread = null;
-      }
-      Thread.interrupted();
-    }
-  }
-
-  /** Discards the rest of the input until the peer's answer, so kwik returns the credit. */
-  private void drain(StopReading.Request stop) {
-    StopReading.discardRest(in);
-    stop.done();
-    synchronized (lock) {
-      drainDeadline.cancel(false);
-    }
-  }
-
-  private void markEnded() {
-    synchronized (lock) {
-      ended = true;
-    }
-  }
-
-  private void fail(Status status, boolean resetByPeer) {
-    if (!isAborted()) {
-      log.log(Level.FINEST, "stream failed: {0}", status);
-      handler.failed(status, resetByPeer);
-    }
-  }
-
-  private void loop() throws IOException, InterruptedException {
-    long maxMetadata = connection.config.maxInboundMetadataSize;
-    while (true) {
-      if (isAborted()) {
-        return; // run() discards the rest
-      }
-      long type = Varint.read(in);
-      if (type < 0) {
-        markEnded();
-        if (!request && !trailersSeen) {
-          throw new ProtocolException("stream ended without TRAILERS");
-        }
-        if (request && !isAborted()) {
-          handler.halfClosed(); // FIN is the end of the request
-        }
-        if (!isAborted()) {
-          handler.endOfStream();
-        }
-        return;
-      }
-      if (trailersSeen) {
-        throw new ProtocolException("frame after TRAILERS");
-      }
-      if (type == Wire.FRAME_DATA) {
-        if (!request && !headersSeen) {
-          throw new ProtocolException("DATA before HEADERS");
-        }
-        readData();
-      } else if (type == Wire.FRAME_HEADERS) {
-        if (request || headersSeen) {
-          throw new ProtocolException("unexpected HEADERS");
-        }
-        headersSeen = true;
-        HeaderBlock.Decoded h = readBlock(in, false, maxMetadata);
-        if (!isAborted()) {
-          handler.headers(h);
-        }
-      } else if (type == Wire.FRAME_TRAILERS) {
-        if (request) {
-          throw new ProtocolException("TRAILERS on a request stream");
-        }
-        trailersSeen = true;
-        HeaderBlock.Decoded t = readBlock(in, false, maxMetadata);
-        if (!isAborted()) {
-          handler.trailers(t);
-        }
-      } else {
-        throw new ProtocolException("unknown frame type 0x" + Long.toHexString(type));
-      }
-    }
-  }
-
-  private void readData() throws IOException, InterruptedException {
-    long remaining = Varint.read(in);
-    if (remaining < 0) {
-      throw new EOFException("stream ended inside a frame header");
-    }
-    while (remaining > 0) {
-      int n = (int) Math.min(remaining, CHUNK);
-      synchronized (lock) {
-        while (unconsumed >= window && !aborted) {
-          lock.wait();
-        }
-        if (aborted) {
-          return;
-        }
-        unconsumed += n;
-      }
-      byte[] chunk = in.readNBytes(n);
-      if (chunk.length != n) {
-        throw new EOFException("stream ended inside a DATA frame");
-      }
-      remaining -= n;
-      if (isAborted()) {
-        return;
-      }
-      handler.data(ReadableBuffers.wrap(chunk));
     }
   }
 }

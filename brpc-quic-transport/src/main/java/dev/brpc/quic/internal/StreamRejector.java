@@ -14,7 +14,8 @@ import tech.kwik.core.QuicStream;
  * the stream (PROTOCOL.md, "Refusing a call"): STOP_SENDING, then what the caller sent is
  * discarded until its answer ({@link StopReading}).
  *
- * <p>Stateless; thread-safe. Blocks on kwik writes and reads: run it on an io thread.
+ * <p>Stateless; thread-safe. {@link #reject} never blocks: it answers and drains on an io
+ * thread.
  */
 final class StreamRejector {
   private static final Logger log = Logger.getLogger(StreamRejector.class.getName());
@@ -28,6 +29,12 @@ final class StreamRejector {
    * @param refused whether the call was not processed at all (transparent retry is safe)
    */
   static void reject(Connection connection, QuicStream stream, Status status, boolean refused) {
+    SharedExecutors.io().execute(() -> answerAndDrain(connection, stream, status, refused));
+  }
+
+  /** Blocks on kwik's write and reads. */
+  private static void answerAndDrain(Connection connection, QuicStream stream, Status status,
+      boolean refused) {
     try {
       OutputStream out = stream.getOutputStream();
       out.write(trailersFrame(status, refused));

@@ -5,7 +5,8 @@
  * <p>Map: {@code Connection} (one kwik connection: control streams, GOAWAY, stream accounting);
  * {@code QuicClientTransport}/{@code QuicClientStream} (the caller role);
  * {@code QuicServerTransport}/{@code QuicServerStream} (the callee role); {@code StreamWriter}
- * and {@code StreamReader} (blocking kwik I/O on the shared io pool); {@code ListeningServer}
+ * (inline kwik writes, blocking ones on the shared io pool) and {@code StreamReader} (parses
+ * frames where they arrive, hooked into kwik by {@code KwikReceiveHook}); {@code ListeningServer}
  * (kwik's ServerConnector) and {@code CallbackServer} (serves calls on dialed connections);
  * {@code Wire}, {@code Varint}, {@code HeaderBlock} (PROTOCOL.md).
  */

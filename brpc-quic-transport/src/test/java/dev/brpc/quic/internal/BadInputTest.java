@@ -108,6 +108,43 @@ class BadInputTest {
         .unary(Msg.newBuilder().setText("ok").build()).getText());
   }
 
+  /**
+   * The reader parses what has arrived and keeps the rest of a frame for the next arrival
+   * (StreamReader): a request sent one byte per flush, so that its varints, header block and
+   * message are split across many packets, is served like a whole one.
+   */
+  @Test
+  void requestArrivingOneByteAtATime_isServed() throws Exception {
+    connectRaw();
+    byte[] request = concat(HeaderBlock.encodeFrame(Wire.FRAME_HEADERS, new Metadata(),
+        "/brpc.test.Echo/Unary", "localhost", new byte[0]),
+        dataFrame(Msg.newBuilder().setText("ok").build().toByteArray()));
+    QuicStream s = raw.createStream(true);
+    OutputStream out = s.getOutputStream();
+    for (byte b : request) {
+      out.write(b);
+      out.flush();
+    }
+    out.close();
+    InputStream in = s.getInputStream();
+    Msg reply = null;
+    Status.Code code = null;
+    while (code == null) {
+      long type = Varint.read(in);
+      assertNotNull(type >= 0 ? type : null, "stream ended without TRAILERS");
+      byte[] payload = in.readNBytes((int) Varint.read(in));
+      if (type == Wire.FRAME_DATA) {
+        reply = Msg.parseFrom(java.util.Arrays.copyOfRange(payload, 5, payload.length));
+      } else if (type == Wire.FRAME_TRAILERS) {
+        code = HeaderBlock.decode(payload, 0, payload.length, false, 1 << 16).metadata
+            .get(InternalStatus.CODE_KEY).getCode();
+      }
+    }
+    assertEquals(Status.Code.OK, code);
+    assertNotNull(reply);
+    assertEquals("ok", reply.getText());
+  }
+
   @Test
   void cancelThatOvertakesItsStream_theCallIsResetUnserved() throws Exception {
     connectRaw();
