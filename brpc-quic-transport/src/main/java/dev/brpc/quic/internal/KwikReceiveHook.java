@@ -193,10 +193,13 @@ final class KwikReceiveHook {
         try {
           n = delegate.read(ByteBuffer.wrap(b, off, len));
         } catch (RuntimeException raced) {
-          // kwik's read races with discardAllData (a reset or an abort on another thread),
-          // whose flags are set first; see StreamReader.RaceSafeInput.
+          // kwik's read races with discardAllData (a reset or an abort on another thread,
+          // outside this monitor), whose flags are set first; see StreamReader.RaceSafeInput.
           checkOpen();
           throw new IOException("kwik stream read failed: " + raced, raced);
+        }
+        if (n == 0) {
+          checkOpen(); // a reset that emptied the buffer after the first check
         }
         try {
           if (n > 0) {

@@ -247,10 +247,10 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
 
   /** The stream failed before its HEADERS were complete; {@code status} says how. */
   private void rejectBeforeHeaders(QuicStream stream, Status status) {
-    if (status.getCode() == Status.Code.RESOURCE_EXHAUSTED) {
+    if (status.getCause() instanceof MetadataTooLargeException) {
       StreamRejector.reject(connection, stream, Status.RESOURCE_EXHAUSTED.withDescription(
           "request metadata too large: " + status.getDescription()), false);
-    } else if (status.getCode() == Status.Code.INTERNAL) {
+    } else if (status.getCause() instanceof ProtocolException) {
       StreamRejector.reject(connection, stream, status, false); // "protocol error: ..."
     } else {
       // Reset by the peer or the connection went away before the call began.
@@ -340,8 +340,12 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
           + " the connection", new Object[] {this, maxResetsPerWindow,
               TimeUnit.NANOSECONDS.toMillis(resetWindowNanos)});
       Status s = Status.RESOURCE_EXHAUSTED.withDescription("too many calls reset by the peer");
-      connection.shutdownNow(s);
-      connection.terminate(s);
+      // Not on the caller's thread, which may be kwik's receiver (a reader's pump): closing
+      // runs every connection listener, and a server's last connection closes its connector.
+      SharedExecutors.io().execute(() -> {
+        connection.shutdownNow(s);
+        connection.terminate(s);
+      });
     }
   }
 

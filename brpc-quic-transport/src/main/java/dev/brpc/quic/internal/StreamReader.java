@@ -110,10 +110,12 @@ final class StreamReader {
   private boolean stopped;
   private Phase phase = Phase.TYPE;
   private long frameType;
-  /** DATA: bytes of the frame not delivered yet; BLOCK: the block's length. */
+  /** DATA: bytes of the frame not delivered yet. */
   private long remaining;
+  /** BLOCK: the header block so far; it grows as its bytes arrive, up to blockLength. */
   private byte[] block;
   private int blockFilled;
+  private int blockLength;
   private boolean headersSeen;
   private boolean trailersSeen;
   private boolean eof;
@@ -196,8 +198,24 @@ final class StreamReader {
     }
     int missed = 1;
     do {
-      if (input != null) {
-        drive();
+      try {
+        if (input != null) {
+          drive();
+        }
+      } catch (Throwable t) {
+        // An Error, or a handler failing while it reports a failure. The counter must still
+        // go down, or no later pump would run for this stream; the call is failed, once.
+        log.log(Level.SEVERE, "stream " + stream.getStreamId() + ": reading failed", t);
+        if (!stopped) {
+          stopped = true;
+          try {
+            handler.failed(Status.INTERNAL.withDescription("reading the stream failed: " + t)
+                .withCause(t), false);
+          } catch (Throwable again) {
+            log.log(Level.SEVERE, "stream " + stream.getStreamId() + ": failing it failed",
+                again);
+          }
+        }
       }
       missed = pumps.addAndGet(-missed);
     } while (missed != 0);
@@ -224,9 +242,10 @@ final class StreamReader {
           return;
         }
       } catch (MetadataTooLargeException e) {
-        fail(Status.RESOURCE_EXHAUSTED.withDescription(e.getMessage()), false);
+        fail(Status.RESOURCE_EXHAUSTED.withDescription(e.getMessage()).withCause(e), false);
       } catch (ProtocolException e) {
-        fail(Status.INTERNAL.withDescription("protocol error: " + e.getMessage()), false);
+        fail(Status.INTERNAL.withDescription("protocol error: " + e.getMessage()).withCause(e),
+            false);
       } catch (IOException e) {
         markEnded();
         String m = String.valueOf(e.getMessage());
@@ -405,19 +424,30 @@ final class StreamReader {
       throw new MetadataTooLargeException("header block of " + length
           + " bytes is larger than the limit of " + maxMetadata + " bytes");
     }
-    block = new byte[(int) length];
+    // Not the declared length at once: a peer could declare the limit on many streams and
+    // send nothing more. The block grows as its bytes arrive.
+    blockLength = (int) length;
+    block = new byte[Math.min(blockLength, STAGE)];
     blockFilled = 0;
     phase = Phase.BLOCK;
     return true;
   }
 
   private boolean readBlock() throws IOException {
-    blockFilled += take(block, blockFilled, block.length - blockFilled);
-    if (blockFilled < block.length) {
-      if (eof) {
-        throw new ProtocolException("stream ended inside a header block (truncated HEADERS)");
+    while (true) {
+      int n = take(block, blockFilled, block.length - blockFilled);
+      blockFilled += n;
+      if (blockFilled == blockLength) {
+        break;
       }
-      return false;
+      if (blockFilled < block.length) {
+        if (eof) {
+          throw new ProtocolException(
+              "stream ended inside a header block (truncated HEADERS)");
+        }
+        return false;
+      }
+      block = java.util.Arrays.copyOf(block, (int) Math.min(blockLength, 2L * block.length));
     }
     byte[] b = block;
     block = null;

@@ -23,6 +23,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import tech.kwik.core.QuicClientConnection;
 import tech.kwik.core.QuicStream;
 
@@ -110,19 +112,24 @@ class BadInputTest {
 
   /**
    * The reader parses what has arrived and keeps the rest of a frame for the next arrival
-   * (StreamReader): a request sent one byte per flush, so that its varints, header block and
-   * message are split across many packets, is served like a whole one.
+   * (StreamReader): a request sent a few bytes per flush, so that its varints, its header
+   * block (3 KB, which the reader grows as it arrives) and its message are split across many
+   * packets, is served like a whole one.
    */
-  @Test
-  void requestArrivingOneByteAtATime_isServed() throws Exception {
+  @ParameterizedTest(name = "{0} bytes per flush")
+  @ValueSource(ints = {1, 7})
+  void requestArrivingInPieces_isServed(int piece) throws Exception {
     connectRaw();
-    byte[] request = concat(HeaderBlock.encodeFrame(Wire.FRAME_HEADERS, new Metadata(),
+    Metadata metadata = new Metadata();
+    metadata.put(Metadata.Key.of("big", Metadata.ASCII_STRING_MARSHALLER),
+        "x".repeat(piece == 1 ? 10 : 3000));
+    byte[] request = concat(HeaderBlock.encodeFrame(Wire.FRAME_HEADERS, metadata,
         "/brpc.test.Echo/Unary", "localhost", new byte[0]),
         dataFrame(Msg.newBuilder().setText("ok").build().toByteArray()));
     QuicStream s = raw.createStream(true);
     OutputStream out = s.getOutputStream();
-    for (byte b : request) {
-      out.write(b);
+    for (int i = 0; i < request.length; i += piece) {
+      out.write(request, i, Math.min(piece, request.length - i));
       out.flush();
     }
     out.close();
