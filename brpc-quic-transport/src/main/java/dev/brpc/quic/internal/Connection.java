@@ -417,6 +417,9 @@ final class Connection {
     for (Stream s : failed) {
       s.connectionClosed(status);
     }
+    // Readers of streams that are not registered calls (a call before its HEADERS, a stream
+    // being drained after STOP_SENDING) end now rather than at their timers.
+    KwikReceiveHook.connectionClosed(quic);
     for (PendingPing p : failedPings) {
       p.fail(status);
     }

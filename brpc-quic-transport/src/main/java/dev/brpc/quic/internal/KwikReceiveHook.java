@@ -6,12 +6,17 @@ import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.lang.reflect.Field;
+import java.lang.reflect.Method;
+import java.util.Map;
 import java.nio.ByteBuffer;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import tech.kwik.core.QuicConnection;
 import tech.kwik.core.QuicStream;
 import tech.kwik.core.StreamClosedException;
+import tech.kwik.core.impl.QuicConnectionImpl;
 import tech.kwik.core.stream.ReceiveBuffer;
+import tech.kwik.core.stream.StreamManager;
 import tech.kwik.core.stream.StreamElement;
 
 /**
@@ -59,6 +64,8 @@ final class KwikReceiveHook {
   private static final MethodHandle RESET;
   private static final MethodHandle CREDIT;
   private static final MethodHandle END;
+  private static final Method STREAM_MANAGER;
+  private static final Field STREAMS;
   private static final RuntimeException UNAVAILABLE;
 
   static {
@@ -69,6 +76,8 @@ final class KwikReceiveHook {
     MethodHandle reset = null;
     MethodHandle credit = null;
     MethodHandle end = null;
+    Method manager = null;
+    Field streams = null;
     RuntimeException error = null;
     try {
       Class<?> c = Class.forName("tech.kwik.core.stream.StreamInputStreamImpl");
@@ -89,6 +98,10 @@ final class KwikReceiveHook {
           .asType(MethodType.methodType(void.class, Object.class, int.class));
       end = lookup.findVirtual(c, "allDataRead", MethodType.methodType(void.class))
           .asType(MethodType.methodType(void.class, Object.class));
+      manager = QuicConnectionImpl.class.getDeclaredMethod("getStreamManager");
+      manager.setAccessible(true);
+      streams = StreamManager.class.getDeclaredField("streams");
+      streams.setAccessible(true);
     } catch (ReflectiveOperationException | RuntimeException e) {
       buffer = null;
       monitor = null;
@@ -104,6 +117,8 @@ final class KwikReceiveHook {
     RESET = reset;
     CREDIT = credit;
     END = end;
+    STREAM_MANAGER = manager;
+    STREAMS = streams;
     UNAVAILABLE = error;
   }
 
@@ -158,6 +173,33 @@ final class KwikReceiveHook {
     }
   }
 
+  /**
+   * The connection is gone: every hooked stream of {@code quic} reads "Connection closed"
+   * from now on, and its listener runs. kwik only flags a closed connection's streams (no add,
+   * no discard, and the flag may come after its terminated event), which would leave a
+   * listener waiting for bytes (a call before its HEADERS, a drain after STOP_SENDING) until
+   * its timer. Any thread; once per connection.
+   */
+  static void connectionClosed(QuicConnection quic) {
+    if (UNAVAILABLE != null || !(quic instanceof QuicConnectionImpl)) {
+      return;
+    }
+    try {
+      Map<?, ?> streams = (Map<?, ?>) STREAMS.get(STREAM_MANAGER.invoke(quic));
+      for (Object stream : streams.values()) {
+        Object in = ((QuicStream) stream).getInputStream();
+        if (RECEIVE_BUFFER.getDeclaringClass().isInstance(in)) {
+          Object buffer = RECEIVE_BUFFER.get(in);
+          if (buffer instanceof Hooked) {
+            ((Hooked) buffer).connectionClosed();
+          }
+        }
+      }
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      log.log(Level.FINE, "could not tell hooked streams that their connection closed", e);
+    }
+  }
+
   /** For diagnostics: the buffer kwik made, behind the hook if there is one. */
   static Object unwrap(Object receiveBuffer) {
     return receiveBuffer instanceof Hooked ? ((Hooked) receiveBuffer).delegate : receiveBuffer;
@@ -169,6 +211,7 @@ final class KwikReceiveHook {
     /** kwik's StreamInputStreamImpl; typed Object for the method handles' exact invocation. */
     private final Object kwikInput;
     private final Object monitor;
+    private volatile boolean connectionClosed;
 
     Hooked(ReceiveBuffer delegate, Runnable listener, Object kwikInput, Object monitor) {
       this.delegate = delegate;
@@ -216,7 +259,15 @@ final class KwikReceiveHook {
       }
     }
 
+    void connectionClosed() {
+      connectionClosed = true;
+      notifyListener();
+    }
+
     private void checkOpen() throws IOException {
+      if (connectionClosed) {
+        throw new StreamClosedException("Connection closed");
+      }
       boolean aborted;
       boolean closed;
       boolean reset;

@@ -255,6 +255,9 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     } else {
       // Reset by the peer or the connection went away before the call began.
       log.log(Level.FINEST, "stream ended before its HEADERS: {0}", status);
+      if (connection.terminatedStatus() != null) {
+        return; // the connection is gone: nothing to reset, and no peer reset to count
+      }
       stream.resetStream(Wire.errorCode(Status.CANCELLED));
       stream.abortReading(Wire.errorCode(Status.CANCELLED));
       peerResetCall();
