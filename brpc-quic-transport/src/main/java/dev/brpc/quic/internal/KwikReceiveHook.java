@@ -50,8 +50,9 @@ import tech.kwik.core.stream.StreamElement;
  * kwik's receiver thread: it must never block, and whatever it throws is caught and logged
  * here, since an exception would end kwik's packet processing.
  *
- * <p>On the module path this needs {@code --add-opens tech.kwik.core/tech.kwik.core.stream=
- * ALL-UNNAMED}, as {@link KwikSendFix} does; {@link #requireAvailable()} says so at build time.
+ * <p>On the module path this needs kwik's {@code tech.kwik.core.stream} and {@code
+ * tech.kwik.core.impl} packages opened to brpc-java; {@link #requireAvailable()} says so at
+ * build time ({@link KwikSendFix#unusable}).
  *
  * <p>Thread-safe.
  */
@@ -105,10 +106,7 @@ final class KwikReceiveHook {
     } catch (ReflectiveOperationException | RuntimeException e) {
       buffer = null;
       monitor = null;
-      error = new IllegalStateException("brpc-java cannot hook into kwik's stream input (" + e
-          + "). On the module path, run with --add-opens"
-          + " tech.kwik.core/tech.kwik.core.stream=ALL-UNNAMED; with another kwik version than"
-          + " the one brpc-java pins, use the pinned one.", e);
+      error = KwikSendFix.unusable("hook into kwik's stream input", e);
     }
     RECEIVE_BUFFER = buffer;
     ADD_MONITOR = monitor;

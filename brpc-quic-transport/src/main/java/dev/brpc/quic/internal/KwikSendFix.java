@@ -92,10 +92,7 @@ final class KwikSendFix {
     } catch (ReflectiveOperationException | RuntimeException e) {
       buffer = null;
       counter = null;
-      error = new IllegalStateException("brpc-java cannot apply its fix for kwik's stalled-send"
-          + " race (" + e + "). On the module path, run with --add-opens"
-          + " tech.kwik.core/tech.kwik.core.stream=ALL-UNNAMED; with another kwik version than"
-          + " the one brpc-java pins, use the pinned one.", e);
+      error = unusable("apply its fix for kwik's stalled-send race", e);
     }
     SEND_BUFFER = buffer;
     COUNTER = counter;
@@ -103,6 +100,18 @@ final class KwikSendFix {
   }
 
   private KwikSendFix() {}
+
+  /**
+   * The error for a kwik internal that brpc-java reaches into and cannot reach in this JVM:
+   * kwik's packages are closed on the module path, or a kwik version other than the pinned
+   * one changed them. Shared by the workarounds that reflect into kwik.
+   */
+  static IllegalStateException unusable(String what, Exception cause) {
+    return new IllegalStateException("brpc-java cannot " + what + " (" + cause + "). On the"
+        + " module path, run with --add-opens tech.kwik.core/tech.kwik.core.stream=ALL-UNNAMED"
+        + " and --add-opens tech.kwik.core/tech.kwik.core.impl=ALL-UNNAMED; with another kwik"
+        + " version than the one brpc-java pins, use the pinned one.", cause);
+  }
 
   /** Throws if the fix cannot be applied in this JVM. */
   static void requireAvailable() {
