@@ -248,13 +248,19 @@ final class KwikReceiveHook {
           } else if (n < 0) {
             END.invokeExact(kwikInput);
           }
-        } catch (RuntimeException | Error e) {
-          throw e;
         } catch (Throwable t) {
-          throw new IllegalStateException(t); // the handles throw nothing checked
+          throw unchecked(t);
         }
         return n;
       }
+    }
+
+    /** What a method handle threw: they declare Throwable, and throw nothing checked. */
+    private static RuntimeException unchecked(Throwable t) {
+      if (t instanceof Error) {
+        throw (Error) t;
+      }
+      return t instanceof RuntimeException ? (RuntimeException) t : new IllegalStateException(t);
     }
 
     void connectionClosed() {
@@ -273,10 +279,8 @@ final class KwikReceiveHook {
         aborted = (boolean) ABORTED.invokeExact(kwikInput);
         closed = (boolean) CLOSED.invokeExact(kwikInput);
         reset = (boolean) RESET.invokeExact(kwikInput);
-      } catch (RuntimeException | Error e) {
-        throw e;
       } catch (Throwable t) {
-        throw new IllegalStateException(t);
+        throw unchecked(t);
       }
       if (aborted || closed || reset) {
         // kwik's own messages, which the reader tells apart
