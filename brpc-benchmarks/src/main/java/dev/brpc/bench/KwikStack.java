@@ -1,12 +1,11 @@
 package dev.brpc.bench;
 
+import dev.brpc.quic.internal.kwik.KwikSendFix;
 import java.io.ByteArrayInputStream;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Method;
 import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -46,7 +45,6 @@ final class KwikStack implements Stack {
   private static final int PAYLOAD = 16;
   private static final long STREAM_WINDOW = 1024 * 1024;
   private static final int MAX_STREAMS = 1000;
-  private static final Method SEND_FIX = sendFix();
 
   private final Certificates certs;
 
@@ -205,24 +203,7 @@ final class KwikStack implements Stack {
     return total;
   }
 
-  private static void fix(QuicStream stream) throws IOException {
-    try {
-      SEND_FIX.invoke(null, stream);
-    } catch (IllegalAccessException e) {
-      throw new IllegalStateException(e);
-    } catch (InvocationTargetException e) {
-      throw new IOException("KwikSendFix failed", e.getCause());
-    }
-  }
-
-  private static Method sendFix() {
-    try {
-      Method m = Class.forName("dev.brpc.quic.internal.KwikSendFix")
-          .getDeclaredMethod("apply", QuicStream.class);
-      m.setAccessible(true);
-      return m;
-    } catch (ReflectiveOperationException e) {
-      throw new IllegalStateException("cannot reach brpc's KwikSendFix; has it moved?", e);
-    }
+  private static void fix(QuicStream stream) {
+    KwikSendFix.apply(stream);
   }
 }

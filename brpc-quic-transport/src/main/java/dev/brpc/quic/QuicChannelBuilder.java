@@ -117,6 +117,17 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
     return this;
   }
 
+  /**
+   * The QUIC engine that dials: {@code "kwik"} (pure Java, always there) or {@code "native"}
+   * (Netty's QUIC codec over quiche, with {@code brpc-quic-netty} on the class path). By
+   * default the best engine that runs here; the system property {@code brpc.quic.engine}
+   * overrides the default. README.md, "Engines", says what each costs.
+   */
+  public QuicChannelBuilder engine(String name) {
+    options.engine = checkNotNull(name, "name");
+    return this;
+  }
+
   /** Metadata sent to the server when each connection is set up (e.g. a bearer token). */
   public QuicChannelBuilder connectMetadata(Metadata metadata) {
     checkNotNull(metadata, "metadata");

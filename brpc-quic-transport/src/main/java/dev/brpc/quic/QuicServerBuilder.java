@@ -136,6 +136,18 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
     return this;
   }
 
+  /**
+   * The QUIC engine that listens: {@code "kwik"} (pure Java, always there) or {@code "native"}
+   * (Netty's QUIC codec over quiche, with {@code brpc-quic-netty} on the class path). By
+   * default the best engine that runs here; the system property {@code brpc.quic.engine}
+   * overrides the default. Clients on either engine can connect to either.
+   */
+  public QuicServerBuilder engine(String name) {
+    checkListening("engine");
+    options.engine = checkNotNull(name, "name");
+    return this;
+  }
+
   /** Admits or refuses each client when it connects (authentication). */
   public QuicServerBuilder connectHandler(ConnectHandler handler) {
     checkListening("connectHandler");

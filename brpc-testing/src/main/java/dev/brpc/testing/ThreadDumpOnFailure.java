@@ -10,7 +10,7 @@ import org.junit.jupiter.api.extension.TestExecutionExceptionHandler;
  * Prints the stacks of the transport's and kwik's threads when a test fails, before teardown
  * releases them: a call that hangs in CI leaves the evidence of where it waited in the log.
  * When the transport is on the class path, kwik's state for every live connection follows
- * ({@code dev.brpc.quic.internal.KwikDiagnostics}).
+ * ({@code dev.brpc.quic.internal.Diagnostics}).
  *
  * <p>Thread-safe.
  */
@@ -48,7 +48,7 @@ public final class ThreadDumpOnFailure
 
   private static String kwikState() {
     try {
-      Object state = Class.forName("dev.brpc.quic.internal.KwikDiagnostics")
+      Object state = Class.forName("dev.brpc.quic.internal.Diagnostics")
           .getMethod("describeAll").invoke(null);
       return "=== kwik state of the live connections ===\n" + state;
     } catch (ReflectiveOperationException | LinkageError e) {

@@ -2,19 +2,18 @@ package dev.brpc.quic.internal;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.brpc.quic.QuicAttributes;
+import dev.brpc.quic.engine.CloseInfo;
+import dev.brpc.quic.engine.ConnectionHandler;
+import dev.brpc.quic.engine.EngineConnection;
+import dev.brpc.quic.engine.EngineStream;
 import io.grpc.Attributes;
 import io.grpc.Grpc;
-import io.grpc.SecurityLevel;
-import io.grpc.internal.GrpcAttributes;
 import io.grpc.Metadata;
+import io.grpc.SecurityLevel;
 import io.grpc.Status;
 import io.grpc.internal.ClientTransport.PingCallback;
-import io.grpc.internal.SerializingExecutor;
-import java.io.BufferedInputStream;
-import java.io.EOFException;
+import io.grpc.internal.GrpcAttributes;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.SocketAddress;
 import java.security.SecureRandom;
 import java.util.ArrayList;
@@ -25,13 +24,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-import tech.kwik.core.ConnectionTerminatedEvent;
-import tech.kwik.core.QuicConnection;
-import tech.kwik.core.QuicStream;
 
 /**
  * One QUIC connection as brpc uses it (PROTOCOL.md): the two control streams (SETTINGS, PING,
@@ -45,11 +40,14 @@ import tech.kwik.core.QuicStream;
  * matters because kwik discards stream data a peer has received but not yet read when the
  * connection closes, so neither side may close while the other could still be reading.
  *
- * <p>Thread-safe. kwik's callback thread never blocks: it takes a call stream itself (nothing
- * there blocks, see {@link StreamReader}) and hands the control stream's blocking reader to
- * {@link SharedExecutors#io()}; control writes run on a serializing executor; stream opening
- * runs on another when it may block (kwik's {@code createStream} blocks while the peer's
- * stream credit is exhausted).
+ * <p>The QUIC side is an {@link EngineConnection} (the engine seam, package {@code
+ * dev.brpc.quic.engine}): nothing here knows which engine runs it.
+ *
+ * <p>Thread-safe; nothing here blocks. The engine's threads deliver the peer's streams and
+ * their bytes: call streams and the control stream are parsed where the bytes arrive ({@link
+ * StreamReader}, {@link ControlReader}); control frames go out through a {@link StreamWriter}.
+ * Termination is handed to {@link SharedExecutors#io()}, since its listeners may block (a
+ * server closing its socket).
  */
 final class Connection {
   private static final Logger log = Logger.getLogger(Connection.class.getName());
@@ -67,12 +65,12 @@ final class Connection {
 
   /** Takes the peer's call streams: the callee role. */
   interface Callee {
-    /** A new call stream from the peer. Runs on an io thread; may block reading headers. */
-    void streamOpened(QuicStream stream);
+    /** A new call stream from the peer. Runs on an engine thread; must not block. */
+    void streamOpened(EngineStream stream);
 
     /**
      * The peer cancelled its call on stream {@code streamId} after finishing the request
-     * (CANCEL). Runs on the control stream's reader; must not block.
+     * (CANCEL). Runs where the control stream is parsed; must not block.
      */
     void cancelled(long streamId, long code);
   }
@@ -92,7 +90,7 @@ final class Connection {
     default void terminated(Status status) {}
   }
 
-  final QuicConnection quic;
+  final EngineConnection engine;
   final boolean dialer;
   final String id;
   final SocketAddress remoteAddress;
@@ -101,17 +99,14 @@ final class Connection {
 
   private final Object lock = new Object();
   private final CopyOnWriteArrayList<Listener> listeners = new CopyOnWriteArrayList<>();
-  private final Executor controlWriter = new SerializingExecutor(SharedExecutors.io());
-  private final Executor opener = new SerializingExecutor(SharedExecutors.io());
-  /** Stream requests queued on {@link #opener}; while any is, new ones queue behind it. */
-  private final AtomicInteger opensWaiting = new AtomicInteger();
+  private final StreamWriter controlWriter = new StreamWriter(new ControlWriterCallback());
+  /** SETTINGS is queued: later control frames may follow it (before, they are dropped). */
+  private volatile boolean settingsQueued;
   private final AtomicBoolean peerControlSeen = new AtomicBoolean();
+  private boolean firstControlFrame = true; // touched by the control reader only
   final CompletableFuture<Metadata> peerSettings = new CompletableFuture<>();
 
   private volatile Callee callee;
-  private final Object openerLock = new Object();
-  @GuardedBy("openerLock") private Thread openerThread;
-  private OutputStream controlOut; // only touched on controlWriter
 
   @GuardedBy("lock") private final Set<Stream> streams = new HashSet<>();
   @GuardedBy("lock") private boolean calleeRefusing;
@@ -126,17 +121,32 @@ final class Connection {
   @GuardedBy("lock") private Status shutdownNowStatus;
   @GuardedBy("lock") private final List<PendingPing> pings = new ArrayList<>();
 
-  Connection(QuicConnection quic, boolean dialer, SocketAddress remoteAddress,
-      SocketAddress localAddress, TransportConfig config) {
-    this.quic = quic;
+  Connection(EngineConnection engine, boolean dialer, TransportConfig config) {
+    this.engine = engine;
     this.dialer = dialer;
-    this.remoteAddress = remoteAddress;
-    this.localAddress = localAddress;
+    this.remoteAddress = engine.remoteAddress();
+    this.localAddress = engine.localAddress();
     this.config = config;
     this.id = "quic-" + ids.incrementAndGet();
-    KwikDiagnostics.register(this);
-    // Runs on kwik's callback thread: hand off at once.
-    quic.setConnectionListener(event -> SharedExecutors.io().execute(() -> onTerminated(event)));
+  }
+
+  /**
+   * Starts taking the engine's events (the peer's streams, the close). Call once the first
+   * listeners are added: the peer's SETTINGS may be parsed at once.
+   */
+  void start() {
+    Diagnostics.register(this);
+    engine.start(new ConnectionHandler() {
+      @Override
+      public void peerStreamOpened(EngineStream stream) {
+        onPeerStream(stream);
+      }
+
+      @Override
+      public void closed(CloseInfo info) {
+        SharedExecutors.io().execute(() -> onTerminated(info));
+      }
+    });
   }
 
   /**
@@ -164,43 +174,37 @@ final class Connection {
   }
 
   /**
-   * Called on kwik's callback thread for every stream the peer opens: never blocks. A call
-   * stream is taken on this thread (its reader parses as bytes arrive, see {@link
-   * StreamReader}) unless it came before the peer's SETTINGS, which an io thread waits for.
+   * Called on an engine thread for every stream the peer opens: never blocks. A call stream
+   * is taken there (its reader parses as bytes arrive, see {@link StreamReader}); on the
+   * dialer, not before the peer's SETTINGS, which attach the callee role.
    */
-  void onPeerStream(QuicStream stream) {
-    if (!stream.isUnidirectional() && (!dialer || peerSettings.isDone())) {
-      KwikSendFix.apply(stream);
-      acceptCallStream(stream);
+  private void onPeerStream(EngineStream stream) {
+    if (!stream.isBidirectional()) {
+      if (peerControlSeen.compareAndSet(false, true)) {
+        new ControlReader(stream, new ControlFrames()).start();
+      } else {
+        stream.stopSending(Wire.PROTOCOL_ERROR);
+        closeWithError(Wire.PROTOCOL_ERROR, "more than one control stream");
+      }
       return;
     }
-    SharedExecutors.io().execute(() -> {
-      if (stream.isUnidirectional()) {
-        if (peerControlSeen.compareAndSet(false, true)) {
-          readControl(stream);
-        } else {
-          stream.abortReading(Wire.PROTOCOL_ERROR);
-          closeWithError(Wire.PROTOCOL_ERROR, "more than one control stream");
-        }
-      } else {
-        KwikSendFix.apply(stream);
-        acceptCallStream(stream);
-      }
-    });
-  }
-
-  private void acceptCallStream(QuicStream stream) {
     if (dialer && !peerSettings.isDone()) {
       // The server sends SETTINGS before its first call, but streams can overtake each other;
-      // the callee role is attached when SETTINGS arrive.
-      try {
-        peerSettings.get(config.handshakeTimeoutNanos, java.util.concurrent.TimeUnit.NANOSECONDS);
-      } catch (Exception e) {
-        StreamRejector.reject(this, stream, Status.UNAVAILABLE.withDescription(
-            "call stream before SETTINGS"), true);
-        return;
-      }
+      // the stream's bytes wait in the engine (under flow control) until SETTINGS arrive.
+      peerSettings.whenComplete((m, e) -> {
+        if (e != null) {
+          StreamRejector.reject(stream, Status.UNAVAILABLE.withDescription(
+              "call stream before SETTINGS"), true);
+        } else {
+          acceptCallStream(stream);
+        }
+      });
+      return;
     }
+    acceptCallStream(stream);
+  }
+
+  private void acceptCallStream(EngineStream stream) {
     Callee c = callee;
     Status refusal;
     synchronized (lock) {
@@ -216,12 +220,12 @@ final class Connection {
       refusal = Status.UNAVAILABLE.withDescription("connection not admitted yet");
     }
     if (refusal == null && c == null) {
-      StreamRejector.reject(this, stream, Status.UNIMPLEMENTED.withDescription(
+      StreamRejector.reject(stream, Status.UNIMPLEMENTED.withDescription(
           "the peer serves no services on this connection"), false);
       return;
     }
     if (refusal != null) {
-      StreamRejector.reject(this, stream, refusal, true);
+      StreamRejector.reject(stream, refusal, true);
       return;
     }
     c.streamOpened(stream);
@@ -297,7 +301,7 @@ final class Connection {
   /** Closes at once: every call fails with {@code status}. */
   void shutdownNow(Status status) {
     synchronized (lock) {
-      // kwik reports our own close as a termination event too, on another thread; that may
+      // The engine reports our own close as a termination too, on another thread; that may
       // run before the caller's terminate(status), and must fail the calls with this status,
       // not with a generic "connection closed".
       if (shutdownNowStatus == null) {
@@ -310,11 +314,7 @@ final class Connection {
 
   /** Closes the QUIC connection with an application error; the peer sees the code and reason. */
   void closeWithError(long code, String reason) {
-    try {
-      quic.close(code, reason == null ? "" : reason);
-    } catch (RuntimeException e) {
-      log.log(Level.FINE, "close failed", e);
-    }
+    engine.close(code, reason == null ? "" : reason);
   }
 
   private void progressClose() {
@@ -335,11 +335,7 @@ final class Connection {
       sendGoAway(GOAWAY_CLOSING | GOAWAY_DRAINED);
     }
     if (close) {
-      try {
-        quic.close();
-      } catch (RuntimeException e) {
-        log.log(Level.FINE, "close failed", e);
-      }
+      engine.close(Wire.NO_ERROR, "");
     }
   }
 
@@ -349,50 +345,39 @@ final class Connection {
     }
   }
 
-  private void onTerminated(ConnectionTerminatedEvent event) {
+  private void onTerminated(CloseInfo info) {
     Status status;
-    if (event.hasApplicationError() && event.closedByPeer()) {
-      String reason = peerReason(event);
-      status = Wire.statusForErrorCode(event.applicationErrorCode(), "connection closed by peer");
-      if (reason != null && !reason.isEmpty()) {
-        status = status.withDescription(reason);
-      }
-    } else if (event.closedByPeer()) {
-      status = Status.UNAVAILABLE.withDescription("connection closed by peer"
-          + (event.hasTransportError() ? ": transport error " + event.transportErrorCode()
-              + (event.errorDescription() == null ? "" : " " + event.errorDescription()) : ""));
-    } else if (event.closeReason() == ConnectionTerminatedEvent.CloseReason.IdleTimeout
-        || event.closeReason() == ConnectionTerminatedEvent.CloseReason.ConnectionLost) {
-      status = Status.UNAVAILABLE.withDescription("connection to " + remoteAddress
-          + " timed out (no packets for the idle timeout)");
-    } else {
-      synchronized (lock) {
-        status = shutdownNowStatus;
-      }
-      if (status == null) {
-        status = Status.UNAVAILABLE.withDescription("connection closed");
-      }
+    switch (info.kind()) {
+      case PEER_APPLICATION:
+        status = Wire.statusForErrorCode(info.code(), "connection closed by peer");
+        if (!info.reason().isEmpty()) {
+          status = status.withDescription(info.reason());
+        }
+        break;
+      case PEER_TRANSPORT:
+        status = Status.UNAVAILABLE.withDescription("connection closed by peer: transport error "
+            + info.code() + (info.reason().isEmpty() ? "" : " " + info.reason()));
+        break;
+      case IDLE_TIMEOUT:
+      case LOST:
+        status = Status.UNAVAILABLE.withDescription("connection to " + remoteAddress
+            + " timed out (" + info.reason() + ")");
+        break;
+      default:
+        synchronized (lock) {
+          status = shutdownNowStatus;
+        }
+        if (status == null) {
+          status = Status.UNAVAILABLE.withDescription("connection closed"
+              + (info.kind() == CloseInfo.Kind.INTERNAL ? ": " + info.reason() : ""));
+        }
     }
     terminate(status);
   }
 
-  /**
-   * The reason phrase the peer's CONNECTION_CLOSE carried. kwik only exposes it wrapped, as
-   * {@code "Application error: <code> (<reason>)"}; the code is already in the status.
-   */
-  static String peerReason(ConnectionTerminatedEvent event) {
-    String d = event.errorDescription();
-    String prefix = "Application error: " + event.applicationErrorCode();
-    if (d == null || !d.startsWith(prefix)) {
-      return d;
-    }
-    String rest = d.substring(prefix.length());
-    return rest.startsWith(" (") && rest.endsWith(")") ? rest.substring(2, rest.length() - 1) : null;
-  }
-
   /** Fails everything with {@code status}; idempotent. Any thread. */
   void terminate(Status status) {
-    KwikDiagnostics.unregister(this); // every end comes here, a failed connect() included
+    Diagnostics.unregister(this);
     List<Stream> failed;
     List<PendingPing> failedPings;
     synchronized (lock) {
@@ -407,24 +392,22 @@ final class Connection {
     }
     log.log(Level.FINE, "{0} terminated: {1}", new Object[] {id, status});
     peerSettings.completeExceptionally(status.asRuntimeException());
-    synchronized (openerLock) {
-      if (openerThread != null) {
-        // kwik's createStream is not woken by a close. Only while createStream runs (see
-        // openStream), so the interrupt cannot reach the pooled thread's next task.
-        openerThread.interrupt();
-      }
-    }
+    controlWriter.reset(-1);
     for (Stream s : failed) {
       s.connectionClosed(status);
     }
-    // Readers of streams that are not registered calls (a call before its HEADERS, a stream
-    // being drained after STOP_SENDING) end now rather than at their timers.
-    KwikReceiveHook.connectionClosed(quic);
+    // The engine closes too, if it has not (a terminate of our own, say).
+    engine.close(Wire.errorCode(status), status.getDescription());
     for (PendingPing p : failedPings) {
       p.fail(status);
     }
     for (Listener l : listeners) {
-      l.terminated(status);
+      try {
+        l.terminated(status);
+      } catch (RuntimeException e) {
+        // The others (a transport waiting to terminate, say) must still hear it.
+        log.log(Level.WARNING, id + ": a connection listener threw", e);
+      }
     }
   }
 
@@ -437,7 +420,7 @@ final class Connection {
   /**
    * The status a stream whose I/O failed ends with because the connection is gone: the
    * terminated status, or, while this side's shutdownNow is closing it, the shutdownNow status
-   * (kwik fails blocked reads before terminate runs). Null while the connection is up.
+   * (the engine fails reads before terminate runs). Null while the connection is up.
    */
   Status closedStatus() {
     synchronized (lock) {
@@ -451,74 +434,42 @@ final class Connection {
   /** Receives the result of {@link #openStream}. */
   interface OpenCallback {
     /**
-     * Runs on the thread that asked, or on the opener; must not block. Return false to reset
-     * the stream unused.
+     * Runs on the thread that asked, or on an engine thread; must not block. Return false to
+     * give the stream back unused.
      */
-    boolean opened(QuicStream stream);
+    boolean opened(EngineStream stream);
 
     void failed(Status status);
   }
 
   /**
-   * Opens a bidirectional stream. When the peer's stream credit allows one now and no earlier
-   * request waits, the stream is opened and {@code callback} runs on the calling thread, without
-   * blocking ({@link KwikStreams}); otherwise on the opener executor, in request order: kwik's
-   * {@code createStream} blocks while the peer's credit is used up, so calls queue there as
-   * they would behind HTTP/2's MAX_CONCURRENT_STREAMS. (A request racing one that just started
-   * to wait may overtake it; each still gets a stream.)
+   * Opens a bidirectional stream: at once when the peer's stream credit allows it (the
+   * callback runs on the calling thread), else once the peer grants more, in request order, as
+   * HTTP/2 queues calls behind MAX_CONCURRENT_STREAMS ({@link EngineConnection#openStream}).
    */
   void openStream(OpenCallback callback) {
-    if (opensWaiting.get() == 0 && terminatedStatus() == null) {
-      QuicStream stream = KwikStreams.tryCreateBidirectional(quic);
-      if (stream != null) {
-        KwikSendFix.apply(stream);
-        deliver(stream, callback);
-        return;
-      }
+    Status refusal = terminatedStatus();
+    if (refusal != null) {
+      callback.failed(refusal);
+      return;
     }
-    opensWaiting.incrementAndGet();
-    opener.execute(() -> {
-      try {
-        openOnOpener(callback);
-      } finally {
-        opensWaiting.decrementAndGet();
+    engine.openStream(true, new EngineConnection.OpenCallback() {
+      @Override
+      public void opened(EngineStream stream) {
+        if (!callback.opened(stream)) {
+          long code = Wire.errorCode(Status.CANCELLED);
+          stream.reset(code);
+          stream.stopSending(code);
+        }
+      }
+
+      @Override
+      public void failed(IOException cause) {
+        Status s = closedStatus();
+        callback.failed(s != null ? s
+            : Status.UNAVAILABLE.withDescription("cannot open a stream").withCause(cause));
       }
     });
-  }
-
-  private void openOnOpener(OpenCallback callback) {
-    QuicStream stream;
-    synchronized (openerLock) {
-      openerThread = Thread.currentThread();
-    }
-    try {
-      // Checked after registering as the opener: a terminate() from now on interrupts us.
-      Status refusal = terminatedStatus();
-      if (refusal != null) {
-        callback.failed(refusal);
-        return;
-      }
-      stream = quic.createStream(true);
-      KwikSendFix.apply(stream);
-    } catch (IOException | RuntimeException e) {
-      Status s = terminatedStatus();
-      callback.failed(s != null ? s
-          : Status.UNAVAILABLE.withDescription("cannot open a stream").withCause(e));
-      return;
-    } finally {
-      synchronized (openerLock) {
-        openerThread = null;
-      }
-      Thread.interrupted(); // an interrupt delivered while we were the opener
-    }
-    deliver(stream, callback);
-  }
-
-  private static void deliver(QuicStream stream, OpenCallback callback) {
-    if (!callback.opened(stream)) {
-      stream.resetStream(Wire.errorCode(Status.CANCELLED));
-      stream.abortReading(Wire.errorCode(Status.CANCELLED));
-    }
   }
 
   // ---------------------------------------------------------------------------------------
@@ -532,15 +483,19 @@ final class Connection {
     byte[] prefix = new byte[Varint.size(pos) + pos];
     int p = Varint.write(pos, prefix, 0);
     System.arraycopy(settings, 0, prefix, p, pos);
-    byte[] frame = HeaderBlock.encodeFrame(Wire.FRAME_SETTINGS, metadata, null, null, prefix);
-    controlWriter.execute(() -> {
-      try {
-        QuicStream control = quic.createStream(false);
-        KwikSendFix.apply(control);
-        controlOut = control.getOutputStream();
-        controlOut.write(frame);
-      } catch (IOException | RuntimeException e) {
-        handleControlWriteFailure(e);
+    controlWriter.enqueue(
+        HeaderBlock.encodeFrame(Wire.FRAME_SETTINGS, metadata, null, null, prefix), true);
+    settingsQueued = true;
+    engine.openStream(false, new EngineConnection.OpenCallback() {
+      @Override
+      public void opened(EngineStream stream) {
+        stream.start(new StreamEvents().writer(controlWriter));
+        controlWriter.attach(stream);
+      }
+
+      @Override
+      public void failed(IOException cause) {
+        handleControlWriteFailure(cause);
       }
     });
   }
@@ -550,16 +505,22 @@ final class Connection {
   }
 
   private void writeControl(byte[] frame) {
-    controlWriter.execute(() -> {
-      if (controlOut == null) {
-        return; // SETTINGS was never sent: the connection failed during the handshake
-      }
-      try {
-        controlOut.write(frame);
-      } catch (IOException | RuntimeException e) {
-        handleControlWriteFailure(e);
-      }
-    });
+    if (settingsQueued) { // else the connection failed before it was admitted: nothing to say
+      controlWriter.enqueue(frame, true);
+    }
+  }
+
+  private final class ControlWriterCallback implements StreamWriter.Callback {
+    @Override
+    public void written(int flowBytes) {}
+
+    @Override
+    public void writeFailed(IOException e) {
+      handleControlWriteFailure(e);
+    }
+
+    @Override
+    public void finished() {}
   }
 
   private void handleControlWriteFailure(Exception e) {
@@ -569,52 +530,38 @@ final class Connection {
     }
   }
 
-  private void readControl(QuicStream stream) {
-    InputStream in =
-        new BufferedInputStream(new StreamReader.RaceSafeInput(stream.getInputStream()), 512);
-    try {
-      boolean first = true;
-      while (true) {
-        long type = Varint.read(in);
-        if (type < 0) {
-          throw new EOFException("peer closed its control stream");
-        }
-        long length = Varint.read(in);
-        if (length < 0) {
-          throw new EOFException("control frame truncated");
-        }
-        if (length > Wire.MAX_CONTROL_FRAME_SIZE) {
-          throw new ProtocolException("control frame of " + length + " bytes is over the limit");
-        }
-        byte[] payload = in.readNBytes((int) length);
-        if (payload.length != length) {
-          throw new EOFException("control frame truncated");
-        }
-        if (first != (type == Wire.FRAME_SETTINGS)) {
-          throw new ProtocolException(first ? "first control frame is not SETTINGS"
-              : "SETTINGS received twice");
-        }
-        first = false;
-        for (Listener l : listeners) {
-          l.controlFrameReceived();
-        }
-        if (type == Wire.FRAME_SETTINGS) {
-          onSettings(payload);
-        } else if (type == Wire.FRAME_PING) {
-          onPing(payload);
-        } else if (type == Wire.FRAME_GOAWAY) {
-          onGoAway(payload);
-        } else if (type == Wire.FRAME_CANCEL) {
-          onCancel(payload);
-        } else {
-          throw new ProtocolException("unknown control frame type 0x" + Long.toHexString(type));
-        }
+  /** The peer's control frames, as {@link ControlReader} parses them. */
+  private final class ControlFrames implements ControlReader.Frames {
+    @Override
+    public void frame(long type, byte[] payload)
+        throws ProtocolException, MetadataTooLargeException {
+      if (firstControlFrame != (type == Wire.FRAME_SETTINGS)) {
+        throw new ProtocolException(firstControlFrame ? "first control frame is not SETTINGS"
+            : "SETTINGS received twice");
       }
-    } catch (ProtocolException | MetadataTooLargeException e) {
-      log.log(Level.FINE, id + ": control stream protocol error", e);
-      closeWithError(Wire.PROTOCOL_ERROR, e.getMessage());
-    } catch (IOException e) {
-      if (terminatedStatus() == null) {
+      firstControlFrame = false;
+      for (Listener l : listeners) {
+        l.controlFrameReceived();
+      }
+      if (type == Wire.FRAME_SETTINGS) {
+        onSettings(payload);
+      } else if (type == Wire.FRAME_PING) {
+        onPing(payload);
+      } else if (type == Wire.FRAME_GOAWAY) {
+        onGoAway(payload);
+      } else if (type == Wire.FRAME_CANCEL) {
+        onCancel(payload);
+      } else {
+        throw new ProtocolException("unknown control frame type 0x" + Long.toHexString(type));
+      }
+    }
+
+    @Override
+    public void failed(Exception e) {
+      if (e instanceof ProtocolException || e instanceof MetadataTooLargeException) {
+        log.log(Level.FINE, id + ": control stream protocol error", e);
+        closeWithError(Wire.PROTOCOL_ERROR, e.getMessage());
+      } else if (terminatedStatus() == null) {
         log.log(Level.FINE, id + ": control stream failed", e);
         closeWithError(Wire.PROTOCOL_ERROR, "control stream closed: " + e.getMessage());
       }
@@ -646,9 +593,9 @@ final class Connection {
    * Cancels our call on {@code stream} whose request was finished (FIN): the peer, which may
    * have read that FIN, learns of the cancel from the control stream (PROTOCOL.md section 4).
    */
-  void sendCancel(QuicStream stream, long code) {
+  void sendCancel(EngineStream stream, long code) {
     byte[] payload = new byte[16];
-    int n = Varint.write(stream.getStreamId(), payload, 0);
+    int n = Varint.write(stream.id(), payload, 0);
     n = Varint.write(code, payload, n);
     byte[] frame = new byte[2 + n];
     frame[0] = Wire.FRAME_CANCEL;

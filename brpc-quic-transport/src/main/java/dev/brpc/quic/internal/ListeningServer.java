@@ -4,6 +4,11 @@ import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.brpc.quic.ConnectHandler;
 import dev.brpc.quic.QuicAttributes;
 import dev.brpc.quic.QuicConnectionListener;
+import dev.brpc.quic.engine.EngineConnection;
+import dev.brpc.quic.engine.EngineLimits;
+import dev.brpc.quic.engine.EngineListener;
+import dev.brpc.quic.engine.ListenSpec;
+import dev.brpc.quic.engine.QuicEngine;
 import io.grpc.Attributes;
 import io.grpc.InternalChannelz.SocketStats;
 import io.grpc.InternalInstrumented;
@@ -14,7 +19,6 @@ import io.grpc.StatusException;
 import io.grpc.internal.InternalServer;
 import io.grpc.internal.ServerListener;
 import java.io.IOException;
-import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.security.KeyStore;
@@ -25,26 +29,13 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-import tech.kwik.core.QuicConnection;
-import tech.kwik.core.QuicStream;
-import tech.kwik.core.server.ApplicationProtocolConnection;
-import tech.kwik.core.server.ApplicationProtocolConnectionFactory;
-import tech.kwik.core.server.ServerConnection;
-import tech.kwik.core.server.ServerConnectionConfig;
-import tech.kwik.core.server.ServerConnector;
-import tech.kwik.core.server.impl.ServerConnectorImpl;
 
 /**
- * The listening side: a grpc-java {@link InternalServer} over kwik's {@link ServerConnector}.
- * Each accepted connection waits for the client's SETTINGS, is admitted by the
+ * The listening side: a grpc-java {@link InternalServer} over an engine's {@link
+ * EngineListener}. Each accepted connection waits for the client's SETTINGS, is admitted by the
  * {@link ConnectHandler}, gets a {@link QuicServerTransport} (which owns it) and answers with
- * its own SETTINGS.
- *
- * <p>kwik traps handled here (DESIGN.md section 7): the server configuration is built in full
- * (kwik's builder starts at 0 streams and 0-byte buffers, and without one requires Retry);
- * {@code createConnection} runs on kwik's packet thread, so it only wires objects; the socket
- * is only ever closed by {@code ServerConnector.close()} (kwik exits the JVM on an unexpected
- * socket error), which can block, so it runs once every connection is gone.
+ * its own SETTINGS. The socket is closed once every connection is gone (closing it may block,
+ * so it runs on the io thread that saw the last connection end).
  *
  * <p>Thread-safe.
  */
@@ -60,12 +51,14 @@ public final class ListeningServer implements InternalServer {
     public TransportConfig config = new TransportConfig();
     public ConnectHandler connectHandler;
     public QuicConnectionListener connectionListener;
+    /** The QUIC engine's name, or null for the default ({@link Engines#choose}). */
+    public String engine;
   }
 
   private final Options options;
   private final List<? extends ServerStreamTracer.Factory> tracerFactories;
   private final Object lock = new Object();
-  @GuardedBy("lock") private ServerConnector connector;
+  @GuardedBy("lock") private EngineListener engineListener;
   @GuardedBy("lock") private InetSocketAddress boundAddress;
   @GuardedBy("lock") private ServerListener listener;
   @GuardedBy("lock") private boolean shutdown;
@@ -80,88 +73,39 @@ public final class ListeningServer implements InternalServer {
 
   @Override
   public void start(ServerListener listener) throws IOException {
-    KwikSendFix.requireAvailable();
-    KwikReceiveHook.requireAvailable();
-    InetSocketAddress requested = (InetSocketAddress) options.address;
-    DatagramSocket socket = new PortReleasingSocket(requested.getAddress() == null
-        ? new InetSocketAddress(requested.getPort()) : requested);
-    try {
-      socket.setReceiveBufferSize(4 * 1024 * 1024);
-      socket.setSendBufferSize(4 * 1024 * 1024);
-    } catch (IOException e) {
-      log.log(Level.FINE, "cannot enlarge UDP buffers", e);
-    }
+    QuicEngine engine = Engines.choose(options.engine);
     TransportConfig config = options.config;
-    long window = config.streamReceiveWindow;
-    ServerConnectionConfig connectionConfig = ServerConnectionConfig.builder()
-        .maxIdleTimeout((int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(config.idleTimeoutNanos)))
-        .maxOpenPeerInitiatedBidirectionalStreams(config.maxConcurrentCallsPerConnection)
-        .maxOpenPeerInitiatedUnidirectionalStreams(2)
-        .maxBidirectionalStreamBufferSize(window)
-        .maxUnidirectionalStreamBufferSize(Wire.MAX_CONTROL_FRAME_SIZE * 2)
-        .maxConnectionBufferSize(window * 10)
-        .retryRequired(false)
-        .build();
-    ServerConnector c;
-    try {
-      c = ServerConnector.builder()
-          .withSocket(socket)
-          .withKeyStore(options.keyStore, options.keyAlias, options.keyPassword)
-          .withConfiguration(connectionConfig)
-          .withLogger(KwikLogger.INSTANCE)
-          .build();
-    } catch (Exception e) {
-      socket.close(); // kwik never saw it
-      throw new IOException("cannot start the QUIC server: " + e.getMessage(), e);
-    }
-    c.registerApplicationProtocol(Wire.ALPN, new Factory());
+    EngineLimits limits = DialingTransportFactory.limits(config);
+    ListenSpec spec = new ListenSpec((InetSocketAddress) options.address, Wire.ALPN,
+        options.keyStore, options.keyAlias, options.keyPassword, limits);
     synchronized (lock) {
       this.listener = listener;
-      this.connector = c;
-      this.boundAddress = (InetSocketAddress) socket.getLocalSocketAddress();
     }
-    c.start();
+    EngineListener l = engine.listen(spec, this::accepted);
+    synchronized (lock) {
+      this.engineListener = l;
+      this.boundAddress = l.localAddress();
+    }
   }
 
-  private final class Factory implements ApplicationProtocolConnectionFactory {
-    @Override
-    public ApplicationProtocolConnection createConnection(String protocol, QuicConnection quic) {
-      // On kwik's packet-processing thread: wire objects up and return.
-      InetSocketAddress remote = ((ServerConnection) quic).getInitialRemoteAddress();
-      Connection connection;
-      synchronized (lock) {
-        connection = new Connection(quic, false, remote, boundAddress, options.config);
-        if (shutdown) {
-          connection.closeWithError(Wire.errorCode(Status.UNAVAILABLE), "server is shutting down");
-          return null;
-        }
-        connections.add(connection);
+  /** A new connection; on an engine thread: wire objects up and return. */
+  private void accepted(EngineConnection engineConnection) {
+    Connection connection = new Connection(engineConnection, false, options.config);
+    synchronized (lock) {
+      if (shutdown) {
+        connection.closeWithError(Wire.errorCode(Status.UNAVAILABLE), "server is shutting down");
+        return;
       }
-      Tracker tracker = new Tracker(connection);
-      connection.addListener(tracker);
-      SharedExecutors.timer().schedule(() -> {
-        if (!connection.peerSettings.isDone()) {
-          connection.closeWithError(Wire.errorCode(Status.DEADLINE_EXCEEDED),
-              "no SETTINGS within the handshake timeout");
-        }
-      }, options.config.handshakeTimeoutNanos, TimeUnit.NANOSECONDS);
-      return new ApplicationProtocolConnection() {
-        @Override
-        public void acceptPeerInitiatedStream(QuicStream stream) {
-          connection.onPeerStream(stream);
-        }
-      };
+      connections.add(connection);
     }
-
-    @Override
-    public int maxConcurrentPeerInitiatedBidirectionalStreams() {
-      return options.config.maxConcurrentCallsPerConnection;
-    }
-
-    @Override
-    public int maxConcurrentPeerInitiatedUnidirectionalStreams() {
-      return 2;
-    }
+    connection.addListener(new Tracker(connection));
+    connection.start();
+    SharedExecutors.timer().schedule(() -> {
+      if (!connection.peerSettings.isDone()) {
+        connection.closeWithError(Wire.errorCode(Status.DEADLINE_EXCEEDED),
+            "no SETTINGS within the handshake timeout");
+      }
+    }, options.config.handshakeTimeoutNanos, TimeUnit.NANOSECONDS);
   }
 
   /** Admits one connection when its SETTINGS arrive, and tracks it until it terminates. */
@@ -256,22 +200,20 @@ public final class ListeningServer implements InternalServer {
   public void shutdown() {
     ServerListener l;
     boolean closeNow;
-    ServerConnector c;
+    EngineListener e;
     synchronized (lock) {
       if (shutdown) {
         return;
       }
       shutdown = true;
       l = listener;
-      c = connector;
+      e = engineListener;
       closeNow = connections.isEmpty();
     }
-    // From now on kwik answers new connections with CONNECTION_REFUSED at once. Otherwise it
-    // goes on accepting them until close(): clients that reconnect as soon as the server goes
-    // away start handshakes that nobody completes, and close() waits for each of those to
-    // idle out (up to 30 s), holding the port, so a restart on the same port waits too.
-    if (c instanceof ServerConnectorImpl) {
-      ((ServerConnectorImpl) c).stopAcceptingNewConnections();
+    // From now on the engine refuses new connections at once: clients that reconnect as soon
+    // as the server goes away must not start handshakes that nobody completes.
+    if (e != null) {
+      e.stopAccepting();
     }
     if (closeNow) {
       closeConnector();
@@ -282,67 +224,15 @@ public final class ListeningServer implements InternalServer {
   }
 
   private void closeConnector() {
-    ServerConnector c;
+    EngineListener e;
     synchronized (lock) {
-      if (connectorClosed || connector == null) {
+      if (connectorClosed || engineListener == null) {
         return;
       }
       connectorClosed = true;
-      c = connector;
+      e = engineListener;
     }
-    // Blocks until kwik's registry is empty (connections closing linger ~3 PTO).
-    c.close();
-  }
-
-  /**
-   * A UDP socket whose {@code close()} returns only once its port is free again. The JDK closes
-   * a socket that another thread is blocked receiving on lazily: the port stays bound until
-   * that thread (kwik's receiver) has left {@code receive}, so a server that reports itself
-   * shut down could still hold its port and a new server on it fails with "Address already in
-   * use". Here close waits (bounded) for receivers to leave.
-   *
-   * <p>Thread-safe.
-   */
-  private static final class PortReleasingSocket extends DatagramSocket {
-    private static final long CLOSE_WAIT_MILLIS = 1000;
-    private final Object receiveLock = new Object();
-    @GuardedBy("receiveLock") private int receiving;
-
-    PortReleasingSocket(SocketAddress address) throws java.net.SocketException {
-      super(address);
-    }
-
-    @Override
-    public void receive(java.net.DatagramPacket packet) throws IOException {
-      synchronized (receiveLock) {
-        receiving++;
-      }
-      try {
-        super.receive(packet);
-      } finally {
-        synchronized (receiveLock) {
-          receiving--;
-          receiveLock.notifyAll();
-        }
-      }
-    }
-
-    @Override
-    public void close() {
-      super.close(); // wakes a blocked receive, which then releases the port
-      long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_WAIT_MILLIS);
-      synchronized (receiveLock) {
-        long left;
-        while (receiving > 0 && (left = deadline - System.nanoTime()) > 0) {
-          try {
-            TimeUnit.NANOSECONDS.timedWait(receiveLock, left);
-          } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return;
-          }
-        }
-      }
-    }
+    e.close(); // may block while closing connections linger
   }
 
   @Override

@@ -9,10 +9,10 @@ import java.io.IOException;
  *
  * <p>Immutable; thread-safe.
  */
-final class ProtocolException extends IOException {
+public final class ProtocolException extends IOException {
   private static final long serialVersionUID = 1L;
 
-  ProtocolException(String message) {
+  public ProtocolException(String message) {
     super(message);
   }
 }

@@ -1,6 +1,7 @@
 package dev.brpc.quic.internal;
 
 import com.google.common.util.concurrent.MoreExecutors;
+import dev.brpc.quic.engine.EngineStream;
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpc.Attributes;
 import io.grpc.CallOptions;
@@ -17,7 +18,6 @@ import io.grpc.internal.StatsTraceContext;
 import io.grpc.internal.TransportTracer;
 import io.grpc.internal.WritableBuffer;
 import java.io.IOException;
-import tech.kwik.core.QuicStream;
 
 /**
  * One call as its caller sees it: a QUIC bidirectional stream this side opens. Request
@@ -25,14 +25,14 @@ import tech.kwik.core.QuicStream;
  * comes in through a {@link StreamReader}. A cancel resets the stream, or, once FIN is out,
  * sends CANCEL on the control stream (PROTOCOL.md section 4). A unary call usually makes no
  * thread hand-off of its own: the stream is opened and the request written on the calling
- * thread when neither can block ({@link Connection#openStream}, {@link StreamWriter}), and
- * the response is parsed on kwik's receiver thread as it arrives ({@link StreamReader}).
+ * thread when neither has to wait ({@link Connection#openStream}, {@link StreamWriter}), and
+ * the response is parsed on the engine's thread as it arrives ({@link StreamReader}).
  *
  * <p>Thread-safe. gRPC's transport thread is a {@link SerializingExecutor} over the calling
- * thread: frames are delivered on the thread that parsed them (usually kwik's receiver
- * thread) without a hop unless another thread is already running transport work for this
+ * thread: frames are delivered on the thread that parsed them (usually the engine's thread)
+ * without a hop unless another thread is already running transport work for this
  * stream. Nothing on it blocks; gRPC hands the application's callbacks to the call's executor.
- * With a direct executor they run on kwik's receiver thread and must not block, as they must
+ * With a direct executor they run on the engine's thread and must not block, as they must
  * not block Netty's event loop.
  */
 final class QuicClientStream extends AbstractClientStream implements Connection.Stream {
@@ -49,7 +49,7 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
 
   private final Object lock = new Object();
   @GuardedBy("lock") private StreamReader reader;
-  @GuardedBy("lock") private QuicStream quicStream;
+  @GuardedBy("lock") private EngineStream quicStream;
   @GuardedBy("lock") private boolean cancelled;
   @GuardedBy("lock") private boolean inboundDone;
   @GuardedBy("lock") private boolean outboundDone;
@@ -93,7 +93,7 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
   }
 
   /**
-   * The connection closed under the call. The kwik stream is dead already: no reset is sent
+   * The connection closed under the call. The stream is dead already: no reset is sent
    * (one could overtake the CONNECTION_CLOSE and tell the peer CANCELLED instead).
    */
   @Override
@@ -107,7 +107,7 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
    */
   private void fail(Status status, RpcProgress progress, long resetCode) {
     StreamReader r;
-    QuicStream q;
+    EngineStream q;
     boolean responseDone;
     synchronized (lock) {
       if (cancelled) {
@@ -191,7 +191,7 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
       }
       connection.openStream(new Connection.OpenCallback() {
         @Override
-        public boolean opened(QuicStream stream) {
+        public boolean opened(EngineStream stream) {
           StreamReader r = new StreamReader(stream, new ReaderHandler(), connection, false);
           synchronized (lock) {
             if (cancelled) {
@@ -202,7 +202,8 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
           }
           // Before the writer starts: its progress reports need an allocated stream.
           state.runOnTransportThread(state::onStreamAllocated);
-          r.start(); // before the request leaves, so before anything can arrive
+          // Started before the request leaves, so before anything can arrive.
+          r.start(new StreamEvents().reader(r).writer(writer));
           writer.attach(stream);
           return true;
         }

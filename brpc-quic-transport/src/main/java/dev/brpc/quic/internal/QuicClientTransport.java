@@ -27,6 +27,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -46,10 +47,13 @@ final class QuicClientTransport
         Connection.Listener {
   private static final Logger log = Logger.getLogger(QuicClientTransport.class.getName());
 
-  /** Dials a new connection; runs on an io thread and may block. */
+  /** Dials a new connection. */
   interface Dialer {
-    /** Connects and sends SETTINGS; the connection's {@code peerSettings} completes later. */
-    Connection dial() throws Exception;
+    /**
+     * Connects, starts the connection and sends SETTINGS; the connection's {@code peerSettings}
+     * completes later. Never blocks; the future fails with a {@link io.grpc.StatusException}.
+     */
+    CompletableFuture<Connection> dial();
 
     /** The connection is ready (SETTINGS exchanged) or gone; for the connection listener. */
     void connected(Connection connection, Attributes attributes);
@@ -132,7 +136,13 @@ final class QuicClientTransport
     if (dialer == null) {
       return this::startAttached;
     }
-    SharedExecutors.io().execute(this::dial);
+    dialer.dial().whenComplete((c, e) -> {
+      if (e != null) {
+        dialFailed(e instanceof java.util.concurrent.CompletionException ? e.getCause() : e);
+      } else {
+        dialed(c);
+      }
+    });
     return null;
   }
 
@@ -155,20 +165,17 @@ final class QuicClientTransport
     becomeReady(c, peer);
   }
 
-  private void dial() {
-    Connection c;
-    try {
-      c = dialer.dial();
-    } catch (Exception e) {
-      Status s = e instanceof io.grpc.StatusException
-          ? ((io.grpc.StatusException) e).getStatus()
-          : Status.UNAVAILABLE.withDescription("cannot connect to " + authority + ": "
-              + e.getMessage()).withCause(e);
-      log.log(Level.FINE, "dial failed", e);
-      shutdownWith(s, SimpleDisconnectError.CONNECTION_ABORTED);
-      maybeTerminate();
-      return;
-    }
+  private void dialFailed(Throwable e) {
+    Status s = e instanceof io.grpc.StatusException
+        ? ((io.grpc.StatusException) e).getStatus()
+        : Status.UNAVAILABLE.withDescription("cannot connect to " + authority + ": "
+            + e.getMessage()).withCause(e);
+    log.log(Level.FINE, "dial failed", e);
+    shutdownWith(s, SimpleDisconnectError.CONNECTION_ABORTED);
+    maybeTerminate();
+  }
+
+  private void dialed(Connection c) {
     boolean abandon;
     synchronized (lock) {
       connection = c;
@@ -184,20 +191,21 @@ final class QuicClientTransport
       c.shutdownNow(Status.UNAVAILABLE.withDescription("transport shut down while connecting"));
       return;
     }
-    Metadata peer;
-    try {
-      peer = c.peerSettings.get(config.handshakeTimeoutNanos, TimeUnit.NANOSECONDS);
-    } catch (java.util.concurrent.TimeoutException e) {
-      c.shutdownNow(Status.UNAVAILABLE.withDescription("no SETTINGS from the server"));
-      c.terminate(Status.UNAVAILABLE.withDescription("handshake with " + authority
-          + " timed out: no SETTINGS within the handshake timeout"));
-      return;
-    } catch (Exception e) {
-      // The connection terminated (for example the server refused us): terminated() reports it.
-      return;
-    }
-    becomeReady(c, peer);
-    dialer.connected(c, attributes);
+    ScheduledFuture<?> timeout = SharedExecutors.timer().schedule(() -> {
+      if (!c.peerSettings.isDone()) {
+        c.shutdownNow(Status.UNAVAILABLE.withDescription("no SETTINGS from the server"));
+        c.terminate(Status.UNAVAILABLE.withDescription("handshake with " + authority
+            + " timed out: no SETTINGS within the handshake timeout"));
+      }
+    }, config.handshakeTimeoutNanos, TimeUnit.NANOSECONDS);
+    c.peerSettings.whenComplete((peer, e) -> {
+      timeout.cancel(false);
+      if (e == null) {
+        becomeReady(c, peer);
+        dialer.connected(c, attributes);
+      }
+      // else the connection terminated (the server refused us, say): terminated() reports it
+    });
   }
 
   private void becomeReady(Connection c, Metadata peerMetadata) {

@@ -1,6 +1,7 @@
 package dev.brpc.quic.internal;
 
 import com.google.common.util.concurrent.MoreExecutors;
+import dev.brpc.quic.engine.EngineStream;
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import io.grpc.Attributes;
 import io.grpc.Metadata;
@@ -13,7 +14,6 @@ import io.grpc.internal.StatsTraceContext;
 import io.grpc.internal.TransportTracer;
 import io.grpc.internal.WritableBuffer;
 import java.io.IOException;
-import tech.kwik.core.QuicStream;
 
 /**
  * One call as its callee sees it: a QUIC bidirectional stream the peer opened, after its
@@ -22,7 +22,7 @@ import tech.kwik.core.QuicStream;
  *
  * <p>Thread-safe. gRPC's transport thread is a {@link SerializingExecutor} over the calling
  * thread, as in grpc-java's servlet transport: request frames are delivered on the thread
- * that parsed them, usually kwik's receiver thread ({@link StreamReader}), and gRPC hands the
+ * that parsed them, usually the engine's thread ({@link StreamReader}), and gRPC hands the
  * application's work to the server's executor.
  */
 final class QuicServerStream extends AbstractServerStream implements Connection.Stream {
@@ -34,7 +34,8 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
   private final Sink sink = new Sink();
   private final StreamWriter writer;
   private final StreamReader reader;
-  private final QuicStream quicStream;
+  private final StreamEvents events;
+  private final EngineStream quicStream;
   private final int streamId;
 
   private final Object lock = new Object();
@@ -45,18 +46,20 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
   @GuardedBy("lock") private boolean released;
   @GuardedBy("lock") private boolean outcomeReported;
 
-  QuicServerStream(QuicServerTransport transport, Connection connection, QuicStream stream,
-      StreamReader reader, StatsTraceContext statsTraceCtx, TransportTracer tracer,
+  QuicServerStream(QuicServerTransport transport, Connection connection, EngineStream stream,
+      StreamReader reader, StreamEvents events, StatsTraceContext statsTraceCtx,
+      TransportTracer tracer,
       Attributes attributes, String authority, int maxInboundMessageSize) {
     super(DataFrameBuffer.ALLOCATOR, statsTraceCtx);
     this.transport = transport;
     this.connection = connection;
     this.attributes = attributes;
     this.authority = authority;
-    this.streamId = stream.getStreamId();
+    this.streamId = (int) stream.id();
     this.state = new ServerState(maxInboundMessageSize, statsTraceCtx, tracer);
     this.writer = new StreamWriter(new WriterCallback());
     this.reader = reader;
+    this.events = events;
     this.quicStream = stream;
   }
 
@@ -69,6 +72,7 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
     // The writer starts only now, after onStreamAllocated is queued: the application may write
     // as soon as streamCreated has returned, and the writer's progress reports (onSentBytes)
     // fail on a stream that is not allocated yet. Frames written before wait in its queue.
+    events.writer(writer);
     writer.attach(quicStream);
     return new ReaderHandler();
   }
@@ -300,7 +304,10 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
       if (resetByPeer) {
         transport.peerResetCall();
       }
-      if (resetByPeer || status.getCode() == Status.Code.UNAVAILABLE) {
+      // A closing connection (this side's shutdownNow, say) gets no trailers: they could
+      // overtake the CONNECTION_CLOSE, and the caller must see the connection's status.
+      if (resetByPeer || status.getCode() == Status.Code.UNAVAILABLE
+          || connection.closedStatus() != null) {
         abortCall(status, QuicClientStream.resetCode(status, resetByPeer));
       } else {
         closeWithStatus(status); // protocol error or limit: tell the caller why

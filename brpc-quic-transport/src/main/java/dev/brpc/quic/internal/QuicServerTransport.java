@@ -3,6 +3,7 @@ package dev.brpc.quic.internal;
 import com.google.common.util.concurrent.ListenableFuture;
 import com.google.common.util.concurrent.SettableFuture;
 import com.google.errorprone.annotations.concurrent.GuardedBy;
+import dev.brpc.quic.engine.EngineStream;
 import io.grpc.Attributes;
 import io.grpc.InternalChannelz.SocketStats;
 import io.grpc.InternalLogId;
@@ -26,7 +27,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-import tech.kwik.core.QuicStream;
 
 /**
  * The callee role on one connection: a grpc-java server transport that accepts the peer's
@@ -34,8 +34,8 @@ import tech.kwik.core.QuicStream;
  * drains and closes the connection); on a connection a client dialed it is a guest (shutting
  * it down refuses the peer's new calls and leaves the connection up).
  *
- * <p>Thread-safe. {@link #streamOpened} runs on kwik's callback thread, or on an io thread
- * when the stream came before the peer's SETTINGS; a call starts on the thread that parsed
+ * <p>Thread-safe. {@link #streamOpened} runs on an engine thread (or where the peer's SETTINGS
+ * were parsed, for a stream that came before them); a call starts on the thread that parsed
  * its request HEADERS (see {@link StreamReader}). None of it blocks. Listener callbacks are
  * made outside the lock.
  */
@@ -142,7 +142,7 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
   }
 
   @Override
-  public void streamOpened(QuicStream stream) {
+  public void streamOpened(EngineStream stream) {
     ServerTransportListener l;
     Attributes attrs;
     synchronized (lock) {
@@ -153,7 +153,7 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
       }
     }
     if (l == null) {
-      StreamRejector.reject(connection, stream, Status.UNAVAILABLE.withDescription(
+      StreamRejector.reject(stream, Status.UNAVAILABLE.withDescription(
           "server is shutting down"), true);
       return;
     }
@@ -168,16 +168,18 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
   private final class PendingCall implements StreamReader.Handler {
     private final ServerTransportListener listener;
     private final Attributes attrs;
-    private final QuicStream stream;
+    private final EngineStream stream;
     private final StreamReader reader;
+    private final StreamEvents events = new StreamEvents();
     private final AtomicBoolean settled = new AtomicBoolean();
     private ScheduledFuture<?> deadline;
 
-    PendingCall(ServerTransportListener listener, Attributes attrs, QuicStream stream) {
+    PendingCall(ServerTransportListener listener, Attributes attrs, EngineStream stream) {
       this.listener = listener;
       this.attrs = attrs;
       this.stream = stream;
       this.reader = new StreamReader(stream, this, connection, true, maxInboundMetadataSize);
+      events.reader(reader);
     }
 
     void start() {
@@ -186,7 +188,7 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
           headersTimedOut(stream);
         }
       }, headersTimeoutNanos, TimeUnit.NANOSECONDS);
-      reader.start();
+      reader.start(events);
     }
 
     @Override
@@ -195,7 +197,7 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
         return null; // the deadline won the race: the stream is already reset
       }
       deadline.cancel(false);
-      return startCall(listener, attrs, stream, reader, headers);
+      return startCall(listener, attrs, stream, reader, events, headers);
     }
 
     @Override
@@ -235,31 +237,30 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
    * shows up here, as an empty stream created because a later one arrived, never as a reset.
    * Runs on the timer thread.
    */
-  private boolean headersTimedOut(QuicStream stream) {
+  private void headersTimedOut(EngineStream stream) {
     log.log(Level.FINE, "{0}: request headers not complete within {1} ms; resetting the"
         + " stream", new Object[] {this, TimeUnit.NANOSECONDS.toMillis(headersTimeoutNanos)});
     long code = Wire.errorCode(Status.DEADLINE_EXCEEDED);
-    stream.resetStream(code);
-    stream.abortReading(code);
+    stream.reset(code);
+    stream.stopSending(code);
     peerResetCall();
-    return true;
   }
 
   /** The stream failed before its HEADERS were complete; {@code status} says how. */
-  private void rejectBeforeHeaders(QuicStream stream, Status status) {
+  private void rejectBeforeHeaders(EngineStream stream, Status status) {
     if (status.getCause() instanceof MetadataTooLargeException) {
-      StreamRejector.reject(connection, stream, Status.RESOURCE_EXHAUSTED.withDescription(
+      StreamRejector.reject(stream, Status.RESOURCE_EXHAUSTED.withDescription(
           "request metadata too large: " + status.getDescription()), false);
     } else if (status.getCause() instanceof ProtocolException) {
-      StreamRejector.reject(connection, stream, status, false); // "protocol error: ..."
+      StreamRejector.reject(stream, status, false); // "protocol error: ..."
     } else {
       // Reset by the peer or the connection went away before the call began.
       log.log(Level.FINEST, "stream ended before its HEADERS: {0}", status);
       if (connection.terminatedStatus() != null) {
         return; // the connection is gone: nothing to reset, and no peer reset to count
       }
-      stream.resetStream(Wire.errorCode(Status.CANCELLED));
-      stream.abortReading(Wire.errorCode(Status.CANCELLED));
+      stream.reset(Wire.errorCode(Status.CANCELLED));
+      stream.stopSending(Wire.errorCode(Status.CANCELLED));
       peerResetCall();
     }
   }
@@ -270,21 +271,22 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
    * never blocks.
    */
   private StreamReader.Handler startCall(ServerTransportListener l, Attributes attrs,
-      QuicStream stream, StreamReader reader, HeaderBlock.Decoded headers) {
+      EngineStream stream, StreamReader reader, StreamEvents events,
+      HeaderBlock.Decoded headers) {
     if (!headers.path.startsWith("/")) {
-      StreamRejector.reject(connection, stream, Status.UNIMPLEMENTED.withDescription(
+      StreamRejector.reject(stream, Status.UNIMPLEMENTED.withDescription(
           "malformed method path: " + headers.path), false);
       return null;
     }
     String method = headers.path.substring(1);
     StatsTraceContext stats =
         StatsTraceContext.newServerContext(tracerFactories, method, headers.metadata);
-    QuicServerStream s = new QuicServerStream(this, connection, stream, reader, stats, tracer,
-        attrs, headers.authority, maxInboundMessageSize);
+    QuicServerStream s = new QuicServerStream(this, connection, stream, reader, events, stats,
+        tracer, attrs, headers.authority, maxInboundMessageSize);
     Status closed = connection.register(s);
     if (closed != null) {
-      stream.resetStream(Wire.errorCode(Status.CANCELLED));
-      stream.abortReading(Wire.errorCode(Status.CANCELLED));
+      stream.reset(Wire.errorCode(Status.CANCELLED));
+      stream.stopSending(Wire.errorCode(Status.CANCELLED));
       return null;
     }
     Long cancelled;
@@ -300,13 +302,13 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     }
     if (refused) {
       connection.unregister(s);
-      StreamRejector.reject(connection, stream, Status.UNAVAILABLE.withDescription(
+      StreamRejector.reject(stream, Status.UNAVAILABLE.withDescription(
           "server is shutting down"), true);
       return null;
     }
     if (cancelled != null) {
       connection.unregister(s);
-      stream.resetStream(cancelled);
+      stream.reset(cancelled);
       // The request ended with FIN before the CANCEL: the reader discards it (StopReading).
       reader.abort(cancelled);
       return null;
@@ -322,7 +324,7 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
   /**
    * The peer reset one of its calls before it completed, or left one without headers past the
    * headers timeout. Cancelling is normal; thousands per second is a flood (each costs the
-   * peer a frame and us a stream, a thread and a call), so past the limit the connection is
+   * peer a frame and us a stream and a call), so past the limit the connection is
    * closed with RESOURCE_EXHAUSTED.
    */
   void peerResetCall() {
@@ -343,7 +345,7 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
           + " the connection", new Object[] {this, maxResetsPerWindow,
               TimeUnit.NANOSECONDS.toMillis(resetWindowNanos)});
       Status s = Status.RESOURCE_EXHAUSTED.withDescription("too many calls reset by the peer");
-      // Not on the caller's thread, which may be kwik's receiver (a reader's pump): closing
+      // Not on the caller's thread, which may be the engine's (a reader's pump): closing
       // runs every connection listener, and a server's last connection closes its connector.
       SharedExecutors.io().execute(() -> {
         connection.shutdownNow(s);

@@ -11,11 +11,13 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The transport's process-wide threads. kwik streams are blocking, so every open stream has one
- * reader task and, while it has data queued, one writer task on {@link #io()}: a cached pool
- * of daemon threads named {@code brpc-quic-io-N} that grows with the number of streams in
- * flight and shrinks after {@value #IO_KEEP_ALIVE_SECONDS} idle seconds. {@link #timer()} is one
- * daemon thread for timeouts and keepalive.
+ * The transport's process-wide threads, shared by every engine. Stream I/O does not run here:
+ * readers and writers are driven by the engine's readable/writable events on its own threads
+ * ({@link StreamEvents}). {@link #io()} is a cached pool of daemon threads named
+ * {@code brpc-quic-io-N} for the work that may block and must stay off an engine's thread
+ * (connection termination, whose listeners may close a server socket); it shrinks after
+ * {@value #IO_KEEP_ALIVE_SECONDS} idle seconds. {@link #timer()} is one daemon thread for
+ * timeouts and keepalive.
  *
  * <p>Thread-safe.
  */
@@ -36,7 +38,7 @@ final class SharedExecutors {
     }
   }
 
-  /** The pool that runs stream readers and writers (blocking kwik I/O). */
+  /** The pool for work that may block: never an engine thread's. */
   static ExecutorService io() {
     return Holder.IO;
   }

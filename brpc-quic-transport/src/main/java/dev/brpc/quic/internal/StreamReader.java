@@ -1,52 +1,47 @@
 package dev.brpc.quic.internal;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
+import dev.brpc.quic.engine.EngineStream;
+import dev.brpc.quic.engine.StreamException;
 import io.grpc.Status;
 import io.grpc.internal.ReadableBuffers;
 import java.io.EOFException;
-import java.io.FilterInputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-import tech.kwik.core.QuicStream;
 
 /**
  * The inbound half of one call stream: parses frames (PROTOCOL.md, "Call streams") as they
  * arrive and hands them to a {@link Handler}, without a thread of its own.
  *
- * <p>kwik's reads block, so this reader never calls them: {@link KwikReceiveHook} calls
- * {@link #pump} whenever kwik adds bytes, the FIN or a reset to the stream, and the pump reads
- * only what kwik holds already ({@link KwikReceiveHook.Input#read}), parses every complete
- * frame and keeps the rest of a frame for the next time. So frames are parsed, and the handler
- * called, on kwik's receiver thread, or on the thread that reopened the window ({@link
- * #consumed}) or aborted ({@link #abort}); never on a thread of our own, which saves a thread
- * hand-off per call on each side. Handlers therefore never block (they queue onto gRPC's
- * serializing transport thread, which hands application work to the call's executor).
+ * <p>The engine calls {@link #pump} ({@link dev.brpc.quic.engine.StreamHandler#readable})
+ * whenever bytes, the FIN or a reset arrive; the pump reads only what the engine holds ({@link
+ * EngineStream#read} never blocks), parses every complete frame and keeps the rest of a frame
+ * for the next time. So frames are parsed, and the handler called, on the engine's thread (kwik's
+ * receiver, a Netty event loop), or on the thread that reopened the window ({@link
+ * #consumed}); never on a thread of our own, which saves a thread hand-off per call on each
+ * side. Handlers therefore never block (they queue onto gRPC's serializing transport thread,
+ * which hands application work to the call's executor).
  *
  * <p>Limits are checked from the declared length before anything is allocated: a header block
  * over the metadata limit fails with RESOURCE_EXHAUSTED; DATA is delivered in chunks of at most
  * {@value #CHUNK} bytes whatever the declared length (grpc's deframer checks each message's
  * length against the message limit). Delivered DATA counts against a receive window until the
  * consumer reports it read ({@link #consumed}); while the window is full the pump leaves the
- * bytes in kwik's buffer, which fills, and QUIC flow control stops the peer.
+ * bytes in the engine, whose buffer fills, and QUIC flow control stops the peer.
  *
- * <p>After {@link #abort} with a code the pump reads and discards what arrives until the peer
- * answers the STOP_SENDING ({@link StopReading}), so kwik credits those bytes to the
- * connection.
+ * <p>{@link #abort} with a code stops the stream's input ({@link EngineStream#stopSending}): the
+ * engine discards what still arrives without losing the connection's credit.
  *
  * <p>Thread-safe. One pump runs at a time: a call to {@link #pump} while another runs (or from
  * inside a handler) makes the running one go round again, so the handler is never called
- * concurrently nor re-entered. The pump never waits for anything but kwik's per-stream monitor,
- * which kwik holds only for a read or an add.
+ * concurrently nor re-entered.
  */
 final class StreamReader {
   private static final Logger log = Logger.getLogger(StreamReader.class.getName());
   static final int CHUNK = 32 * 1024;
-  /** Frame headers and small frames are read from kwik in one go, through this much. */
+  /** Frame headers and small frames are read from the engine in one go, through this much. */
   private static final int STAGE = 1024;
 
   /** Receives frames, one at a time, on whatever thread runs the pump; never blocks. */
@@ -84,24 +79,19 @@ final class StreamReader {
 
   private enum Phase { TYPE, LENGTH, BLOCK, DATA }
 
-  private final QuicStream stream;
+  private final EngineStream stream;
   private final Connection connection;
   private final boolean request;
   private final long window;
   private final long maxMetadata;
   private final AtomicInteger pumps = new AtomicInteger();
-  private volatile KwikReceiveHook.Input input;
 
   private final Object lock = new Object();
   @GuardedBy("lock") private long unconsumed;
   /** The pump stopped at a DATA frame because the window was full. */
   @GuardedBy("lock") private boolean windowFull;
   @GuardedBy("lock") private boolean aborted;
-  /** The input reached its FIN or failed (reset, closed): nothing is left to stop. */
-  @GuardedBy("lock") private boolean ended;
-  @GuardedBy("lock") private StopReading.Request stopRequest;
-  @GuardedBy("lock") private ScheduledFuture<?> drainDeadline;
-  /** Nothing more to read or discard: the pump does nothing. */
+  /** Nothing more to read: the pump does nothing. */
   @GuardedBy("lock") private boolean done;
 
   // Parser state, touched only by the running pump (the pumps counter orders the pumps).
@@ -119,7 +109,7 @@ final class StreamReader {
   private boolean headersSeen;
   private boolean trailersSeen;
   private boolean eof;
-  /** Bytes read from kwik and not parsed yet: {@code stage[pos..lim)}. */
+  /** Bytes read from the engine and not parsed yet: {@code stage[pos..lim)}. */
   private byte[] stage;
   private int pos;
   private int lim;
@@ -128,12 +118,12 @@ final class StreamReader {
    * @param request true for a request stream (server side): HEADERS, then DATA, then FIN;
    *     {@code handler} gets {@link Handler#requestHeaders} and returns the call's handler
    */
-  StreamReader(QuicStream stream, Handler handler, Connection connection, boolean request) {
+  StreamReader(EngineStream stream, Handler handler, Connection connection, boolean request) {
     this(stream, handler, connection, request, connection.config.maxInboundMetadataSize);
   }
 
   /** @param maxMetadata the header block limit, for a request the serving server's own */
-  StreamReader(QuicStream stream, Handler handler, Connection connection, boolean request,
+  StreamReader(EngineStream stream, Handler handler, Connection connection, boolean request,
       long maxMetadata) {
     this.stream = stream;
     this.handler = handler;
@@ -144,12 +134,11 @@ final class StreamReader {
   }
 
   /**
-   * Hooks into the stream's input and parses what is there already. Any thread; on a stream
-   * we opened, before anything could arrive on it.
+   * Starts the stream with {@code events} (whose reader is this) and parses what is there
+   * already. Any thread; on a stream we opened, before anything could arrive on it.
    */
-  void start() {
-    input = KwikReceiveHook.install(stream, this::pump);
-    pump();
+  void start(StreamEvents events) {
+    stream.start(events);
   }
 
   /** The consumer has read {@code bytes} of delivered DATA; reopens the window. */
@@ -169,10 +158,8 @@ final class StreamReader {
 
   /**
    * Stops reading: no more callbacks. With a {@code code} (not negative), the peer is asked to
-   * stop sending (STOP_SENDING with {@code code}) and what is left is read and discarded until
-   * the peer's FIN or reset, so kwik credits those bytes to the connection (see {@link
-   * StopReading}); after the connection's idle timeout it gives up with kwik's abortReading. A
-   * negative code means the connection is gone: nothing is sent.
+   * stop sending (STOP_SENDING with {@code code}); the engine discards what is left without
+   * losing flow-control credit. A negative code means the connection is gone: nothing is sent.
    */
   void abort(long code) {
     synchronized (lock) {
@@ -180,40 +167,33 @@ final class StreamReader {
         return;
       }
       aborted = true;
-      if (code >= 0 && !ended && !done) {
-        stopRequest = StopReading.request(connection.quic, stream, code);
-        drainDeadline = SharedExecutors.timer().schedule(() -> StopReading.giveUp(stream, code),
-            connection.config.idleTimeoutNanos, TimeUnit.NANOSECONDS);
-      } else {
-        done = true;
-      }
+      done = true;
     }
-    pump(); // discards what is there already
+    if (code >= 0) {
+      stream.stopSending(code);
+    }
   }
 
-  /** Reads and parses what kwik holds now; see the class comment. Any thread, never blocks. */
-  private void pump() {
+  /** Reads and parses what the engine holds now (see the class); any thread, never blocks. */
+  void pump() {
     if (pumps.getAndIncrement() != 0) {
       return; // the running pump goes round again
     }
     int missed = 1;
     do {
       try {
-        if (input != null) {
-          drive();
-        }
+        drive();
       } catch (Throwable t) {
         // An Error, or a handler failing while it reports a failure. The counter must still
         // go down, or no later pump would run for this stream; the call is failed, once.
-        log.log(Level.SEVERE, "stream " + stream.getStreamId() + ": reading failed", t);
+        log.log(Level.SEVERE, "stream " + stream.id() + ": reading failed", t);
         if (!stopped) {
           stopped = true;
           try {
             handler.failed(Status.INTERNAL.withDescription("reading the stream failed: " + t)
                 .withCause(t), false);
           } catch (Throwable again) {
-            log.log(Level.SEVERE, "stream " + stream.getStreamId() + ": failing it failed",
-                again);
+            log.log(Level.SEVERE, "stream " + stream.id() + ": failing it failed", again);
           }
         }
       }
@@ -223,16 +203,10 @@ final class StreamReader {
 
   private void drive() {
     while (true) {
-      boolean discard;
       synchronized (lock) {
         if (done) {
           return;
         }
-        discard = aborted;
-      }
-      if (discard) {
-        discard();
-        return;
       }
       if (stopped) {
         return;
@@ -246,77 +220,32 @@ final class StreamReader {
       } catch (ProtocolException e) {
         fail(Status.INTERNAL.withDescription("protocol error: " + e.getMessage()).withCause(e),
             false);
-      } catch (IOException e) {
-        markEnded();
-        String m = String.valueOf(e.getMessage());
-        boolean reset = m.contains("reset by peer");
-        Status s;
-        if (reset) {
-          s = Status.CANCELLED.withDescription("stream reset by peer");
+      } catch (StreamException e) {
+        stopped = true;
+        if (e.kind() == StreamException.Kind.RESET) {
+          fail(Status.CANCELLED.withDescription("stream reset by peer"), true);
         } else {
-          s = connection.closedStatus();
-          if (s == null) {
-            s = Status.UNAVAILABLE.withDescription("stream read failed: " + m).withCause(e);
-          }
+          Status s = connection.closedStatus();
+          fail(s != null ? s : Status.UNAVAILABLE.withDescription("stream closed: "
+              + e.getMessage()).withCause(e), false);
         }
-        fail(s, reset);
+      } catch (IOException e) {
+        stopped = true;
+        Status s = connection.closedStatus();
+        fail(s != null ? s : Status.UNAVAILABLE.withDescription("stream read failed: "
+            + e.getMessage()).withCause(e), false);
       } catch (RuntimeException e) {
-        // A bug, in a handler or here. Not into kwik's receiver loop: fail this call alone.
-        log.log(Level.SEVERE, "stream " + stream.getStreamId() + ": reading failed", e);
+        // A bug, in a handler or here. Not into the engine's thread: fail this call alone.
+        log.log(Level.SEVERE, "stream " + stream.id() + ": reading failed", e);
         fail(Status.INTERNAL.withDescription("reading the stream failed: " + e).withCause(e),
             false);
       }
-      // After a failure the loop goes round: the handler usually aborted the reader, and
-      // what the peer still sends is then discarded.
-    }
-  }
-
-  /** The pump's part of an abort: reads and discards until the peer's answer. */
-  private void discard() {
-    StopReading.Request stop;
-    synchronized (lock) {
-      stop = stopRequest;
-    }
-    boolean end = eof;
-    pos = lim = 0;
-    try {
-      if (stage == null) {
-        stage = new byte[STAGE];
-      }
-      while (!end) {
-        int read = input.read(stage, 0, stage.length);
-        if (read == 0) {
-          break;
-        }
-        end = read < 0;
-      }
-    } catch (IOException e) {
-      log.log(Level.FINEST, "stopped stream ended", e);
-      end = true;
-    } catch (RuntimeException e) {
-      log.log(Level.SEVERE, "stream " + stream.getStreamId() + ": discarding failed", e);
-      end = true;
-    }
-    if (!end) {
-      return; // more to come: the hook pumps again
-    }
-    synchronized (lock) {
-      ended = true;
-      done = true;
-      if (drainDeadline != null) {
-        drainDeadline.cancel(false);
-      }
-    }
-    if (stop != null) {
-      stop.done();
+      // After a failure the loop goes round: the handler usually aborted the reader.
     }
   }
 
   private void markEnded() {
     stopped = true;
-    synchronized (lock) {
-      ended = true;
-    }
   }
 
   private boolean isAborted() {
@@ -346,7 +275,7 @@ final class StreamReader {
   }
 
   /**
-   * Makes progress on the current frame with what kwik holds. Returns false when it needs
+   * Makes progress on the current frame with what the engine holds. Returns false when it needs
    * bytes that have not arrived, or room in the window.
    */
   private boolean step() throws IOException {
@@ -459,7 +388,7 @@ final class StreamReader {
         Handler next = handler.requestHeaders(h);
         if (next == null) {
           if (!isAborted()) {
-            done(); // answered otherwise; an abort (a CANCEL that came first) discards
+            done(); // answered otherwise (or aborted by a CANCEL that came first)
           }
           return true;
         }
@@ -481,14 +410,14 @@ final class StreamReader {
     int n = (int) Math.min(remaining, CHUNK);
     synchronized (lock) {
       if (aborted) {
-        return true; // drive() discards
+        return true; // drive() stops
       }
       if (unconsumed >= window) {
         windowFull = true; // consumed() pumps again
         return false;
       }
     }
-    n = (int) Math.min(n, (long) (lim - pos) + input.available());
+    n = (int) Math.min(n, (long) (lim - pos) + stream.available());
     if (n == 0) {
       buffer(1); // at the end, or reset: finds out which
       if (eof) {
@@ -542,8 +471,8 @@ final class StreamReader {
   }
 
   /**
-   * Makes {@code n} (at most {@value #STAGE}) bytes available in the stage if kwik has them,
-   * reading from kwik only what it holds. False if they are not there (yet), or the input
+   * Makes {@code n} (at most {@value #STAGE}) bytes available in the stage if the engine has
+   * them, reading only what it holds. False if they are not there (yet), or the input
    * ended ({@link #eof}); a reset or a closed connection throws.
    */
   private boolean buffer(int n) throws IOException {
@@ -558,7 +487,7 @@ final class StreamReader {
         lim -= pos;
         pos = 0;
       }
-      int read = input.read(stage, lim, stage.length - lim);
+      int read = stream.read(stage, lim, stage.length - lim);
       if (read < 0) {
         eof = true;
         return false;
@@ -573,14 +502,14 @@ final class StreamReader {
 
   /**
    * Copies up to {@code len} bytes into {@code dst}: first what the stage holds, then straight
-   * from kwik, as much as it holds. Returns how many; sets {@link #eof} at the FIN.
+   * from the engine, as much as it holds. Returns how many; sets {@link #eof} at the FIN.
    */
   private int take(byte[] dst, int off, int len) throws IOException {
     int n = Math.min(len, lim - pos);
     System.arraycopy(stage == null ? dst : stage, pos, dst, off, n);
     pos += n;
     while (n < len && !eof) {
-      int read = input.read(dst, off + n, len - n);
+      int read = stream.read(dst, off + n, len - n);
       if (read < 0) {
         eof = true;
       } else if (read == 0) {
@@ -590,42 +519,5 @@ final class StreamReader {
       }
     }
     return n;
-  }
-
-  /**
-   * kwik 0.10.9's {@code ReceiveBufferImpl.read} races with {@code discardAllData} (the peer's
-   * RESET_STREAM, or an abort, arriving while a read runs) and then throws {@code
-   * NoSuchElementException} or {@code NullPointerException}; kwik guards its {@code add}
-   * against that race but not its {@code read}. The stream's flags are set by then, so the read
-   * is retried once, which reports the reset the way kwik normally does (an IOException); a
-   * second runtime failure becomes an IOException too. Without this, the exception would end
-   * a blocked reader's thread (the control stream's, a drain's) and leave its work hanging.
-   * The call streams' own reads ({@link KwikReceiveHook.Input#read}) handle the race
-   * themselves.
-   */
-  static final class RaceSafeInput extends FilterInputStream {
-    RaceSafeInput(InputStream kwikInput) {
-      super(kwikInput);
-    }
-
-    @Override
-    public int read() throws IOException {
-      byte[] one = new byte[1];
-      int n = read(one, 0, 1);
-      return n < 0 ? -1 : one[0] & 0xff;
-    }
-
-    @Override
-    public int read(byte[] b, int off, int len) throws IOException {
-      try {
-        return in.read(b, off, len);
-      } catch (RuntimeException raced) {
-        try {
-          return in.read(b, off, len);
-        } catch (RuntimeException again) {
-          throw new IOException("kwik stream read failed: " + again, again);
-        }
-      }
-    }
   }
 }

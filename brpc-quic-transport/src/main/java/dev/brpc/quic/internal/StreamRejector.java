@@ -1,21 +1,19 @@
 package dev.brpc.quic.internal;
 
+import dev.brpc.quic.engine.EngineStream;
 import io.grpc.InternalStatus;
 import io.grpc.Metadata;
 import io.grpc.Status;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-import tech.kwik.core.QuicStream;
 
 /**
  * Answers a call stream that will not be served with a trailers-only response and releases
- * the stream (PROTOCOL.md, "Refusing a call"): STOP_SENDING, then what the caller sent is
- * discarded until its answer ({@link StopReading}).
+ * the stream (PROTOCOL.md, "Refusing a call"): the trailers and FIN, then STOP_SENDING; the
+ * engine discards what the caller still sends until its answer.
  *
- * <p>Stateless; thread-safe. {@link #reject} never blocks: it answers and drains on an io
- * thread.
+ * <p>Stateless; thread-safe. {@link #reject} never blocks.
  */
 final class StreamRejector {
   private static final Logger log = Logger.getLogger(StreamRejector.class.getName());
@@ -28,23 +26,21 @@ final class StreamRejector {
   /**
    * @param refused whether the call was not processed at all (transparent retry is safe)
    */
-  static void reject(Connection connection, QuicStream stream, Status status, boolean refused) {
-    SharedExecutors.io().execute(() -> answerAndDrain(connection, stream, status, refused));
-  }
-
-  /** Blocks on kwik's write and reads. */
-  private static void answerAndDrain(Connection connection, QuicStream stream, Status status,
+  static void reject(EngineStream stream, Status status,
       boolean refused) {
-    try {
-      OutputStream out = stream.getOutputStream();
-      out.write(trailersFrame(status, refused));
-      out.close();
-    } catch (IOException | RuntimeException e) {
-      log.log(Level.FINEST, "could not answer a rejected stream", e);
-      stream.resetStream(Wire.errorCode(status));
+    byte[] trailers = trailersFrame(status, refused);
+    // A fresh stream's send buffer takes a small frame; if not, the caller gets a reset.
+    if (stream.writableBytes() >= trailers.length) {
+      try {
+        stream.write(trailers, 0, trailers.length, true);
+      } catch (IOException | RuntimeException e) {
+        log.log(Level.FINEST, "could not answer a rejected stream", e);
+        stream.reset(Wire.errorCode(status));
+      }
+    } else {
+      stream.reset(Wire.errorCode(status));
     }
-    StopReading.stopAndDrain(connection.quic, stream,
-        refused ? Wire.REFUSED_STREAM : Wire.NO_ERROR, connection.config.idleTimeoutNanos);
+    stream.stopSending(refused ? Wire.REFUSED_STREAM : Wire.NO_ERROR);
   }
 
   /** The bytes of a TRAILERS frame carrying {@code status}. */

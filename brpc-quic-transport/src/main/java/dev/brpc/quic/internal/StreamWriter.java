@@ -1,29 +1,26 @@
 package dev.brpc.quic.internal;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
+import dev.brpc.quic.engine.EngineStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.util.ArrayDeque;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-import tech.kwik.core.QuicStream;
 
 /**
- * The outbound half of one call stream. gRPC threads enqueue frames and never block. At a
- * flush (gRPC's own flush points, and always for FIN), whatever is queued is coalesced into one
+ * The outbound half of one stream. gRPC threads enqueue frames and never block. At a flush
+ * (gRPC's own flush points, and always for FIN), whatever is queued is coalesced into one
  * write (HEADERS, DATA and TRAILERS of a unary response leave as one write, usually one packet).
  *
- * <p><b>Who writes.</b> kwik's write blocks only while its stream send buffer is full; our
- * {@link KwikSendFix} buffer tells how full it is. A flush writes inline, on the flushing
- * thread, when the batch fits in the free space, which cannot block: this side is the stream's
- * only writer and only kwik's sender empties the buffer meanwhile. A batch that does not fit
- * (a large message, a stream whose peer is not reading) goes to one task on
- * {@link SharedExecutors#io()}, which may block; it keeps the turn until the queue is empty.
- * So a unary call hands its request and its response to kwik without a thread hand-off.
- * {@link Callback#written} reports bytes only once kwik has taken them, which drives gRPC's
- * {@code isReady()}.
+ * <p><b>Who writes.</b> The flushing thread writes at once as much as the engine's send buffer
+ * takes ({@link EngineStream#writableBytes}); what does not fit waits here, and the engine's
+ * {@link #writable} callback writes the rest as room frees up. Nothing blocks, and what waits
+ * here is bounded by gRPC's own flow control ({@code isReady()}): {@link Callback#written}
+ * reports a DATA frame's bytes only once the engine has taken all of it. So a unary call hands
+ * its request and its response to the engine without a thread hand-off.
  *
- * <p>Thread-safe. Writes to kwik happen on one thread at a time, as kwik requires.
+ * <p>Thread-safe. One thread writes at a time (the one holding the turn, {@code running}), as
+ * the engine requires.
  */
 final class StreamWriter {
   private static final Logger log = Logger.getLogger(StreamWriter.class.getName());
@@ -31,20 +28,21 @@ final class StreamWriter {
 
   /** Reports progress; called on the writing thread, outside the lock. */
   interface Callback {
-    /** {@code flowBytes} DATA payload bytes were taken by kwik. */
+    /** {@code flowBytes} DATA payload bytes were taken by the engine. */
     void written(int flowBytes);
 
     /** Writing failed; nothing more will be written. */
     void writeFailed(IOException e);
 
-    /** Everything queued, including FIN, was handed to kwik. */
+    /** Everything queued, including FIN, was handed to the engine. */
     void finished();
   }
 
   private static final class Item {
     final byte[] array;
-    final int offset;
-    final int length;
+    /** Advances as a write takes part of the item. */
+    int offset;
+    int length;
     final int flowBytes;
 
     Item(byte[] array, int offset, int length, int flowBytes) {
@@ -58,16 +56,14 @@ final class StreamWriter {
   private final Object lock = new Object();
   private final Callback callback;
   @GuardedBy("lock") private final ArrayDeque<Item> queue = new ArrayDeque<>();
-  @GuardedBy("lock") private QuicStream stream;
-  /** kwik's send buffer of {@link #stream}, or null if it is not ours: never write inline. */
-  @GuardedBy("lock") private KwikSendFix.Buffer buffer;
-  /** A thread is writing (inline or the io task); others only queue. */
+  @GuardedBy("lock") private EngineStream stream;
+  /** A thread is writing; others only queue. */
   @GuardedBy("lock") private boolean running;
   /** A flush was asked for and the queue has not been empty since. */
   @GuardedBy("lock") private boolean flushPending;
   @GuardedBy("lock") private boolean finQueued;
   @GuardedBy("lock") private boolean done;
-  /** The last batch, ending with FIN, is being (or has been) handed to kwik. */
+  /** The last batch, ending with FIN, is being (or has been) handed to the engine. */
   @GuardedBy("lock") private boolean finTaken;
   /** A reset asked for before the stream was attached; sent by attach. */
   @GuardedBy("lock") private long pendingResetCode = -1;
@@ -77,25 +73,37 @@ final class StreamWriter {
   }
 
   /**
-   * The stream is open: write what is queued and flushed (or reset it, if reset came first).
-   * {@link KwikSendFix#apply} has run on it.
+   * The stream is open (and started, with {@link #writable} wired to its handler): write what
+   * is queued and flushed, or reset it, if reset came first.
    */
-  void attach(QuicStream stream) {
+  void attach(EngineStream stream) {
     long resetCode;
     synchronized (lock) {
       this.stream = stream;
-      this.buffer = KwikSendFix.buffer(stream);
-      if (!done) {
-        resetCode = -1;
-      } else {
-        resetCode = pendingResetCode;
-      }
+      resetCode = done ? pendingResetCode : -1;
     }
     if (resetCode >= 0) {
-      stream.resetStream(resetCode);
+      stream.reset(resetCode);
     } else {
       drain();
     }
+  }
+
+  /** The engine has room again ({@link dev.brpc.quic.engine.StreamHandler#writable}). */
+  void writable() {
+    drain();
+  }
+
+  /** A write the engine had taken failed ({@link dev.brpc.quic.engine.StreamHandler#writeFailed}). */
+  void failedLater(IOException e) {
+    synchronized (lock) {
+      if (done) {
+        return; // reset, failed, or finished: the failed write was handed off already
+      }
+      done = true;
+      queue.clear();
+    }
+    callback.writeFailed(e);
   }
 
   /** Queues a control or HEADERS/TRAILERS frame; {@code flush} writes it (and what precedes). */
@@ -181,7 +189,7 @@ final class StreamWriter {
    * this call ended the writer.
    */
   boolean reset(long code) {
-    QuicStream s;
+    EngineStream s;
     synchronized (lock) {
       if (done) {
         return false;
@@ -194,20 +202,22 @@ final class StreamWriter {
       }
     }
     if (s != null && code >= 0) {
-      s.resetStream(code); // a no-op after FIN was written, as QUIC allows
+      s.reset(code); // a no-op after FIN was written, as QUIC allows
     }
     return true;
   }
 
-  /** Writes what is flushed, inline while that cannot block, unless a writer is running. */
+  /** Takes the turn and writes what is flushed, unless a writer is running. */
   private void drain() {
+    EngineStream s;
     synchronized (lock) {
       if (running || !writableLocked()) {
         return;
       }
       running = true;
+      s = stream;
     }
-    write(false);
+    write(s);
   }
 
   @GuardedBy("lock")
@@ -216,13 +226,13 @@ final class StreamWriter {
   }
 
   /**
-   * The writing loop, run by the thread that holds the turn ({@code running}); returns when
-   * nothing flushed is left, after handing the turn to the io task if a batch could block
-   * ({@code mayBlock} false), or on failure.
+   * The writing loop, run by the thread that holds the turn; returns when nothing flushed is
+   * left, when the engine has no room (its {@link #writable} callback takes the turn again),
+   * or on failure.
    */
-  private void write(boolean mayBlock) {
-    OutputStream out;
+  private void write(EngineStream s) {
     while (true) {
+      int room = s.writableBytes();
       byte[] array;
       int offset;
       int length;
@@ -233,61 +243,73 @@ final class StreamWriter {
           running = false;
           return;
         }
-        int batch = batchLength();
-        if (!mayBlock && (buffer == null || batch > buffer.free())) {
-          SharedExecutors.io().execute(() -> write(true)); // keeps the turn
-          return;
-        }
-        out = stream.getOutputStream();
-        Item first = queue.poll();
-        if (first == null) {
+        if (room <= 0 && !queue.isEmpty()) {
+          running = false;
           array = null;
           offset = 0;
           length = 0;
-        } else if (batch == first.length) {
-          array = first.array;
-          offset = first.offset;
-          length = first.length;
-          flowBytes = first.flowBytes;
+          fin = false;
         } else {
-          // Several small frames: one write, one packet where they fit.
-          array = new byte[batch];
-          System.arraycopy(first.array, first.offset, array, 0, first.length);
-          flowBytes = first.flowBytes;
-          int pos = first.length;
-          while (pos < batch) {
-            Item i = queue.poll();
-            System.arraycopy(i.array, i.offset, array, pos, i.length);
-            pos += i.length;
-            flowBytes += i.flowBytes;
+          Item first = queue.peek();
+          int budget = Math.min(room, COALESCE_LIMIT);
+          if (first == null) {
+            array = null;
+            offset = 0;
+            length = 0;
+          } else if (first.length > budget) {
+            // Part of a large frame: as much as fits. Its flow bytes count when it is all out.
+            array = first.array;
+            offset = first.offset;
+            length = budget;
+            first.offset += budget;
+            first.length -= budget;
+          } else {
+            int batch = batchLength(budget);
+            queue.poll();
+            if (batch == first.length) {
+              array = first.array;
+              offset = first.offset;
+              flowBytes = first.flowBytes;
+            } else {
+              // Several small frames: one write, one packet where they fit.
+              array = new byte[batch];
+              System.arraycopy(first.array, first.offset, array, 0, first.length);
+              flowBytes = first.flowBytes;
+              int pos = first.length;
+              while (pos < batch) {
+                Item i = queue.poll();
+                System.arraycopy(i.array, i.offset, array, pos, i.length);
+                pos += i.length;
+                flowBytes += i.flowBytes;
+              }
+              offset = 0;
+            }
+            length = batch;
           }
-          offset = 0;
-          length = batch;
-        }
-        if (queue.isEmpty()) {
-          flushPending = false;
-        }
-        fin = finQueued && queue.isEmpty();
-        if (fin) {
-          done = true;
-          finTaken = true;
+          if (queue.isEmpty()) {
+            flushPending = false;
+          }
+          fin = finQueued && queue.isEmpty();
+          if (fin) {
+            done = true;
+            finTaken = true;
+          }
         }
       }
+      if (array == null && !fin) {
+        // No room: the engine calls writable() once there is; or there is room again already.
+        if (s.requestWritable()) {
+          drain();
+        }
+        return;
+      }
       try {
-        if (length > 0) {
-          out.write(array, offset, length);
-        }
-        if (fin) {
-          out.close();
-        }
+        s.write(array == null ? new byte[0] : array, offset, length, fin);
       } catch (IOException | RuntimeException e) {
         synchronized (lock) {
           done = true;
           queue.clear();
           running = false;
-        }
-        if (mayBlock) {
-          Thread.interrupted(); // kwik interrupts blocked writers on reset
         }
         log.log(Level.FINEST, "stream write failed", e);
         callback.writeFailed(e instanceof IOException ? (IOException) e : new IOException(e));
@@ -306,18 +328,15 @@ final class StreamWriter {
     }
   }
 
-  /** The length of the next write: the queue's first frames, up to the coalescing limit. */
+  /** The length of the next write: the queue's first whole frames, up to {@code budget}. */
   @GuardedBy("lock")
-  private int batchLength() {
+  private int batchLength(int budget) {
     int total = 0;
     for (Item i : queue) {
-      if (total > 0 && total + i.length > COALESCE_LIMIT) {
+      if (total > 0 && total + i.length > budget) {
         break;
       }
       total += i.length;
-      if (total >= COALESCE_LIMIT) {
-        break;
-      }
     }
     return total;
   }

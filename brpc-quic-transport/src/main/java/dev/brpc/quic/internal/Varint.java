@@ -10,7 +10,7 @@ import java.io.InputStream;
  *
  * <p>Stateless; thread-safe.
  */
-final class Varint {
+public final class Varint {
   /** The largest value a varint can carry: 2^62 - 1. */
   static final long MAX_VALUE = (1L << 62) - 1;
   /** The most bytes one varint takes. */
@@ -75,7 +75,7 @@ final class Varint {
    *
    * @throws ProtocolException if the varint runs past {@code limit}
    */
-  static long read(byte[] buf, int[] pos, int limit) throws ProtocolException {
+  public static long read(byte[] buf, int[] pos, int limit) throws ProtocolException {
     int p = pos[0];
     if (p >= limit) {
       throw new ProtocolException("truncated varint");
@@ -91,5 +91,21 @@ final class Varint {
     }
     pos[0] = p + size;
     return value;
+  }
+
+  /**
+   * Reads one varint from {@code buf} starting at {@code pos[0]} if all its bytes are before
+   * {@code limit}, advancing {@code pos[0]}; otherwise returns -1 and leaves {@code pos[0]}.
+   */
+  static long readIfComplete(byte[] buf, int[] pos, int limit) {
+    int p = pos[0];
+    if (p >= limit || p + (1 << ((buf[p] & 0xff) >>> 6)) > limit) {
+      return -1;
+    }
+    try {
+      return read(buf, pos, limit);
+    } catch (ProtocolException e) {
+      throw new AssertionError(e); // checked above
+    }
   }
 }

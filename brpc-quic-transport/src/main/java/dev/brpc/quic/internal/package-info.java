@@ -1,13 +1,16 @@
 /**
  * Implementation of the brpc QUIC transport: <b>internal, no compatibility promise</b>. Every
- * import of grpc-java's {@code io.grpc.internal} and of kwik lives here.
+ * import of grpc-java's {@code io.grpc.internal} lives here. No class in this package imports
+ * a QUIC engine: it speaks only the engine seam, {@link dev.brpc.quic.engine}; the kwik adapter
+ * is in {@code dev.brpc.quic.internal.kwik}, and {@code Engines} picks an engine.
  *
- * <p>Map: {@code Connection} (one kwik connection: control streams, GOAWAY, stream accounting);
- * {@code QuicClientTransport}/{@code QuicClientStream} (the caller role);
+ * <p>Map: {@code Connection} (one engine connection: control streams, GOAWAY, stream
+ * accounting); {@code QuicClientTransport}/{@code QuicClientStream} (the caller role);
  * {@code QuicServerTransport}/{@code QuicServerStream} (the callee role); {@code StreamWriter}
- * (inline kwik writes, blocking ones on the shared io pool) and {@code StreamReader} (parses
- * frames where they arrive, hooked into kwik by {@code KwikReceiveHook}); {@code ListeningServer}
- * (kwik's ServerConnector) and {@code CallbackServer} (serves calls on dialed connections);
- * {@code Wire}, {@code Varint}, {@code HeaderBlock} (PROTOCOL.md).
+ * (writes as far as the stream's credit allows, resumes on the engine's writable event) and
+ * {@code StreamReader} (parses frames on the engine's readable event, where they arrive),
+ * both driven through {@code StreamEvents}; {@code ListeningServer} (an engine listener) and
+ * {@code CallbackServer} (serves calls on dialed connections); {@code Wire}, {@code Varint},
+ * {@code HeaderBlock} (PROTOCOL.md).
  */
 package dev.brpc.quic.internal;

@@ -1,5 +1,6 @@
 package dev.brpc.quic.internal;
 
+import dev.brpc.quic.internal.kwik.KwikLogger;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 

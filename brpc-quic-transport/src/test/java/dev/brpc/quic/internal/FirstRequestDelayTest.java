@@ -39,8 +39,8 @@ import org.junit.jupiter.api.Test;
  * kwik's server, which has discarded its handshake keys by then, drops such a datagram whole,
  * so SETTINGS, and with it the connection setup and any call started before it was done,
  * waited 30-130 ms for a retransmission.
- * {@link DialingTransportFactory.HandshakeSplittingSocket} has the mechanism and the fix;
- * {@link HandshakeSplittingSocketTest} shows on bare kwik that the server drops the packet
+ * {@code kwik.HandshakeSplittingSocket} has the mechanism and the fix;
+ * {@code kwik.HandshakeSplittingSocketTest} shows on bare kwik that the server drops the packet
  * behind such a Handshake packet, deterministically.
  *
  * <p>Here the client's datagrams pass a forwarder on loopback that counts the ones that start
@@ -126,7 +126,7 @@ class FirstRequestDelayTest {
           first[i] = t2 - t1;
           second[i] = t3 - t2;
           Connection c = ((PeerConnectionImpl) peer).address().connection;
-          lossy += c.quic.getStats().lostPackets() > 0 ? 1 : 0;
+          lossy += c.engine.stats().packetsLost() > 0 ? 1 : 0;
         }
       } finally {
         channel.shutdownNow();
@@ -199,7 +199,7 @@ class FirstRequestDelayTest {
         try {
           p.setLength(65_536);
           front.receive(p);
-          int n = DialingTransportFactory.handshakePacketLength(
+          int n = dev.brpc.quic.engine.QuicPackets.handshakePacketLength(
               p.getData(), p.getOffset(), p.getLength());
           if (n > 0 && n < p.getLength()) {
             coalesced.add(p.getLength());

@@ -316,11 +316,11 @@ class TransportContractTest {
 
     clientListeners.add(clientListener);
     startedClients.add(client);
-    int live = KwikDiagnostics.liveCount();
+    int live = Diagnostics.liveCount();
     runIfNotNull(client.start(clientListener));
     clientListener.awaitTerminated(); // after transportShutdown: the recorder checks the order
     assertCodeEquals(Status.UNAVAILABLE, clientListener.shutdown.getNow(null));
-    assertTrue(KwikDiagnostics.liveCount() <= live, "the failed dial stayed registered");
+    assertTrue(Diagnostics.liveCount() <= live, "the failed dial stayed registered");
     assertEquals(1, clientListener.ready.getCount(), "transportReady was called");
     assertTrue(clientListener.inUse.isEmpty(), "transportInUse was called");
   }

@@ -1,5 +1,6 @@
-package dev.brpc.quic.internal;
+package dev.brpc.quic.internal.kwik;
 
+import dev.brpc.quic.engine.StreamException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.invoke.MethodHandle;
@@ -13,7 +14,6 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 import tech.kwik.core.QuicConnection;
 import tech.kwik.core.QuicStream;
-import tech.kwik.core.StreamClosedException;
 import tech.kwik.core.impl.QuicConnectionImpl;
 import tech.kwik.core.stream.ReceiveBuffer;
 import tech.kwik.core.stream.StreamManager;
@@ -138,9 +138,9 @@ final class KwikReceiveHook {
      * Reads what kwik holds, up to {@code len} bytes. Returns how many (0 if none are there
      * yet), or -1 at the end of the stream (the FIN).
      *
-     * @throws IOException if the stream was reset by the peer ("Stream reset by peer"), its
-     *     input aborted ("Stream closed") or the connection closed ("Connection closed"), as
-     *     kwik's {@code read} says
+     * @throws StreamException if the stream was reset by the peer, its input aborted, or the
+     *     connection closed, as kwik's {@code read} says; an IOException if kwik's read failed
+     *     otherwise
      */
     int read(byte[] b, int off, int len) throws IOException;
   }
@@ -235,7 +235,7 @@ final class KwikReceiveHook {
           n = delegate.read(ByteBuffer.wrap(b, off, len));
         } catch (RuntimeException raced) {
           // kwik's read races with discardAllData (a reset or an abort on another thread,
-          // outside this monitor), whose flags are set first; see StreamReader.RaceSafeInput.
+          // outside this monitor), whose flags are set first, so checkOpen reports the reset.
           checkOpen();
           throw new IOException("kwik stream read failed: " + raced, raced);
         }
@@ -270,7 +270,7 @@ final class KwikReceiveHook {
 
     private void checkOpen() throws IOException {
       if (connectionClosed) {
-        throw new StreamClosedException("Connection closed");
+        throw new StreamException(StreamException.Kind.CONNECTION_CLOSED, -1, "Connection closed");
       }
       boolean aborted;
       boolean closed;
@@ -282,10 +282,13 @@ final class KwikReceiveHook {
       } catch (Throwable t) {
         throw unchecked(t);
       }
-      if (aborted || closed || reset) {
-        // kwik's own messages, which the reader tells apart
-        throw new StreamClosedException(aborted ? "Connection closed"
-            : closed ? "Stream closed" : "Stream reset by peer");
+      // kwik's own words; kwik 0.10.9 does not keep the code of the peer's RESET_STREAM.
+      if (aborted) {
+        throw new StreamException(StreamException.Kind.CONNECTION_CLOSED, -1, "Connection closed");
+      } else if (closed) {
+        throw new StreamException(StreamException.Kind.LOCAL, -1, "Stream closed");
+      } else if (reset) {
+        throw new StreamException(StreamException.Kind.RESET, -1, "Stream reset by peer");
       }
     }
 

@@ -1,5 +1,9 @@
-package dev.brpc.quic.internal;
+package dev.brpc.quic.internal.kwik;
 
+import dev.brpc.quic.internal.Pem;
+import dev.brpc.quic.internal.Varint;
+import dev.brpc.quic.internal.ProtocolException;
+import dev.brpc.quic.engine.QuicPackets;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -36,7 +40,7 @@ import tech.kwik.core.server.ServerConnectionConfig;
 import tech.kwik.core.server.ServerConnector;
 
 /**
- * {@link DialingTransportFactory.HandshakeSplittingSocket}: the datagrams it splits, and, on
+ * {@link HandshakeSplittingSocket}: the datagrams it splits, and, on
  * bare kwik, what happens to a 1-RTT packet coalesced behind a Handshake packet that the server
  * can no longer decrypt, with and without the split.
  *
@@ -99,7 +103,7 @@ class HandshakeSplittingSocketTest {
   }
 
   private static int length(byte[] datagram) {
-    return DialingTransportFactory.handshakePacketLength(datagram, 0, datagram.length);
+    return QuicPackets.handshakePacketLength(datagram, 0, datagram.length);
   }
 
   @Test
@@ -110,7 +114,7 @@ class HandshakeSplittingSocketTest {
     // Found at an offset into a larger buffer, as a DatagramPacket may carry it.
     byte[] buffer = concat(new byte[7], handshake, shortHeader(30));
     assertEquals(handshake.length,
-        DialingTransportFactory.handshakePacketLength(buffer, 7, buffer.length - 7));
+        QuicPackets.handshakePacketLength(buffer, 7, buffer.length - 7));
     // QUIC version 2 numbers the long-header types differently (Handshake is 3, 2 is 0-RTT).
     byte[] v2 = longHeader(0xf1, V2, null, 40);
     assertEquals(v2.length, length(concat(v2, shortHeader(60))));
@@ -138,7 +142,7 @@ class HandshakeSplittingSocketTest {
   void socket_sendsALeadingHandshakePacketApart_andEverythingElseAsItIs() throws Exception {
     try (DatagramSocket receiver = new DatagramSocket(
             new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-        DatagramSocket sender = new DialingTransportFactory.HandshakeSplittingSocket()) {
+        DatagramSocket sender = new HandshakeSplittingSocket()) {
       receiver.setSoTimeout(10_000);
       byte[] handshake = handshakeV1(40);
       byte[] oneRtt = shortHeader(300);
@@ -225,7 +229,7 @@ class HandshakeSplittingSocketTest {
       int pos = offset;
       int end = offset + length;
       while (pos < end && (d[pos] & 0x80) != 0) {
-        int n = DialingTransportFactory.handshakePacketLength(d, pos, end - pos);
+        int n = QuicPackets.handshakePacketLength(d, pos, end - pos);
         if (n > 0) {
           return Arrays.copyOfRange(d, pos, pos + n);
         }
@@ -261,7 +265,7 @@ class HandshakeSplittingSocketTest {
   private static DatagramSocket clientSocket(Injector injector, boolean split)
       throws SocketException {
     if (split) {
-      return new DialingTransportFactory.HandshakeSplittingSocket() {
+      return new HandshakeSplittingSocket() {
         @Override
         public void send(DatagramPacket p) throws IOException {
           super.send(injector.apply(p));

@@ -1,5 +1,6 @@
-package dev.brpc.quic.internal;
+package dev.brpc.quic.internal.kwik;
 
+import dev.brpc.quic.internal.Pem;
 import dev.brpc.quic.SelfSignedCertificate;
 import java.io.ByteArrayInputStream;
 import java.net.DatagramSocket;
@@ -23,18 +24,18 @@ import tech.kwik.core.server.ServerConnector;
  *
  * <p>Not thread-safe: one test uses it; {@code onStream} runs on kwik's callback thread.
  */
-final class RawKwik implements AutoCloseable {
+public final class RawKwik implements AutoCloseable {
   private static final SelfSignedCertificate CERT = SelfSignedCertificate.generate("localhost");
   private static final String ALPN = "brpc-kwik-repro";
 
-  final ServerConnector server;
-  final QuicClientConnection client;
+  public final ServerConnector server;
+  public final QuicClientConnection client;
 
   /**
    * @param maxStreams peer-initiated bidirectional streams the server allows at once
    * @param onStream called for each stream the client opens, with the server's connection
    */
-  RawKwik(int maxStreams, BiConsumer<QuicConnection, QuicStream> onStream) throws Exception {
+  public RawKwik(int maxStreams, BiConsumer<QuicConnection, QuicStream> onStream) throws Exception {
     DatagramSocket socket = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0));
     server = ServerConnector.builder()
         .withSocket(socket)

@@ -1,4 +1,4 @@
-package dev.brpc.quic.internal;
+package dev.brpc.quic.internal.kwik;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

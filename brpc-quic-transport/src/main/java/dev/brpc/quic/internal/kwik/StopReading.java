@@ -1,7 +1,5 @@
-package dev.brpc.quic.internal;
+package dev.brpc.quic.internal.kwik;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import tech.kwik.core.QuicConnection;
@@ -27,8 +25,8 @@ import tech.kwik.core.impl.QuicConnectionImpl;
  * data buffered, end a connection with a 10 MiB window. Upstream kwik still has it.
  *
  * <p>The way around: send STOP_SENDING ourselves ({@link #request}) and keep kwik's input
- * open, reading and discarding what arrives ({@link #discardRest}) until the peer's FIN or its
- * RESET_STREAM, which RFC 9000 requires in answer to STOP_SENDING. kwik credits every byte
+ * open, reading and discarding what arrives ({@link KwikStream#stopSending}) until the peer's
+ * FIN or its RESET_STREAM, which RFC 9000 requires in answer to STOP_SENDING. kwik credits every byte
  * read and, on RESET_STREAM, everything up to the final size. A peer that does not answer
  * within the connection's idle timeout is cut off with kwik's {@code abortReading}: that
  * costs it the credit of what it sent since, which only slows that peer.
@@ -37,8 +35,7 @@ import tech.kwik.core.impl.QuicConnectionImpl;
  * public classes in packages kwik's module does not export; the class path (how brpc-java is
  * used and tested) can see them.
  *
- * <p>Thread-safe. {@link #request} never blocks; {@link #discardRest} and {@link
- * #stopAndDrain} block on kwik reads and run on io threads.
+ * <p>Stateless; thread-safe. Nothing here blocks.
  */
 final class StopReading {
   private static final Logger log = Logger.getLogger(StopReading.class.getName());
@@ -82,40 +79,8 @@ final class StopReading {
   }
 
   /**
-   * Reads and discards {@code in} until its end (the peer's FIN) or until it fails (the peer's
-   * RESET_STREAM, the connection gone, or a kwik {@code abortReading} by a deadline). Blocks.
-   */
-  static void discardRest(InputStream in) {
-    byte[] sink = new byte[8 * 1024];
-    try {
-      while (in.read(sink) >= 0) {
-        // discard
-      }
-    } catch (IOException e) {
-      log.log(Level.FINEST, "stopped stream ended", e);
-    }
-  }
-
-  /**
-   * {@link #request}, then {@link #discardRest} until the peer answers, or until {@code
-   * timeoutNanos} pass and kwik's {@code abortReading} ends the read. Blocks: io thread.
-   */
-  static void stopAndDrain(QuicConnection quic, QuicStream stream, long code,
-      long timeoutNanos) {
-    Request r = request(quic, stream, code);
-    BlockingDeadline deadline = new BlockingDeadline(timeoutNanos, () -> {
-      giveUp(stream, code);
-      return true;
-    });
-    discardRest(new StreamReader.RaceSafeInput(stream.getInputStream()));
-    deadline.settle();
-    r.done();
-  }
-
-  /**
    * The peer did not answer STOP_SENDING in time: ends the input the way kwik can (losing
-   * the credit of what the peer still sends). The caller interrupts a blocked reader too:
-   * kwik can miss abortReading's wakeup.
+   * the credit of what the peer still sends).
    */
   static void giveUp(QuicStream stream, long code) {
     log.log(Level.FINE, "stream {0}: no answer to STOP_SENDING within the idle timeout;"

@@ -1,4 +1,4 @@
-package dev.brpc.quic.internal;
+package dev.brpc.quic.internal.kwik;
 
 import java.lang.reflect.Method;
 import java.util.concurrent.TimeUnit;
@@ -16,11 +16,11 @@ import tech.kwik.core.stream.StreamManager;
  * block hands it to another thread; kwik's {@code StreamManager} (reached through the
  * protected {@code QuicConnectionImpl.getStreamManager()}) has a variant with a timeout, and a
  * zero timeout only tries. A unary call thus opens its stream and writes its request on the
- * calling thread (see {@link Connection#openStream}).
+ * calling thread (see {@link KwikConnection#openStream}).
  *
  * <p>Needs reflective access to kwik's {@code tech.kwik.core.impl} package, as
  * {@link KwikSendFix} does; without it {@link #tryCreateBidirectional} always returns null and
- * every stream is opened on the opener thread, which is only slower. Thread-safe.
+ * every stream is opened on an io thread, which is only slower. Thread-safe.
  */
 final class KwikStreams {
   private static final Logger log = Logger.getLogger(KwikStreams.class.getName());
@@ -41,17 +41,17 @@ final class KwikStreams {
   }
 
   /**
-   * A new bidirectional stream if the peer's credit allows one now; null if not (or if kwik's
-   * internals are not accessible). Never blocks.
+   * A new stream if the peer's credit allows one now; null if not (or if kwik's internals are
+   * not accessible). Never blocks.
    */
-  static QuicStream tryCreateBidirectional(QuicConnection quic) {
+  static QuicStream tryCreate(QuicConnection quic, boolean bidirectional) {
     if (STREAM_MANAGER == null || !(quic instanceof QuicConnectionImpl)
         || Thread.currentThread().isInterrupted()) {
       return null; // (an interrupted caller would lose its interrupt to the semaphore)
     }
     try {
       StreamManager streams = (StreamManager) STREAM_MANAGER.invoke(quic);
-      return streams.createStream(true, 0, TimeUnit.NANOSECONDS);
+      return streams.createStream(bidirectional, 0, TimeUnit.NANOSECONDS);
     } catch (TimeoutException e) {
       return null; // no credit now
     } catch (ReflectiveOperationException | RuntimeException e) {

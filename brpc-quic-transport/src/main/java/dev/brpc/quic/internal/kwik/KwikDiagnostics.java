@@ -1,55 +1,27 @@
-package dev.brpc.quic.internal;
+package dev.brpc.quic.internal.kwik;
 
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
 import java.util.Collection;
 import java.util.Map;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import tech.kwik.core.QuicConnection;
 
 /**
- * What kwik holds for each live connection, for diagnosing a connection that stopped moving:
- * its sender (congestion window, bytes in flight, queued send requests per encryption level),
- * its loss recovery (timer, probe count, ack-eliciting packets in flight per packet number
- * space), its flow-control credit both ways, and for each stream the bytes kwik still has to
- * send and the bytes it received unread. Tests print it when they fail ({@code
- * dev.brpc.testing.ThreadDumpOnFailure} calls {@link #describeAll} by name).
+ * What kwik holds for one connection, for diagnosing a connection that stopped moving: its
+ * sender (congestion window, bytes in flight, queued send requests per encryption level), its
+ * loss recovery (timer, probe count, ack-eliciting packets in flight per packet number space),
+ * its flow-control credit both ways, and for each stream the bytes kwik still has to send and
+ * the bytes it received unread. {@link KwikConnection#describe} returns it; tests print it for
+ * every live connection when they fail ({@code dev.brpc.quic.internal.Diagnostics}).
  *
  * <p>Everything is read by reflection from kwik 0.10.9's private fields, without locks, so a
  * value can be torn or stale; a field kwik renamed shows as {@code ?name}. Never on a hot path.
  *
- * <p>Thread-safe.
+ * <p>Stateless; thread-safe.
  */
-public final class KwikDiagnostics {
-  /** Connections from creation to termination. */
-  private static final Set<Connection> LIVE = ConcurrentHashMap.newKeySet();
-
+final class KwikDiagnostics {
   private KwikDiagnostics() {}
-
-  static void register(Connection c) {
-    LIVE.add(c);
-  }
-
-  static void unregister(Connection c) {
-    LIVE.remove(c);
-  }
-
-  /** How many connections are registered (tests check that an ended one is gone). */
-  static int liveCount() {
-    return LIVE.size();
-  }
-
-  /** One paragraph per live connection. */
-  public static String describeAll() {
-    StringBuilder b = new StringBuilder();
-    for (Connection c : LIVE) {
-      b.append(c.id).append(c.dialer ? " (dialer) " : " (acceptor) ").append(describe(c.quic))
-          .append('\n');
-    }
-    return b.toString();
-  }
 
   static String describe(QuicConnection quic) {
     StringBuilder b = new StringBuilder();

@@ -1,5 +1,6 @@
-package dev.brpc.quic.internal;
+package dev.brpc.quic.internal.kwik;
 
+import dev.brpc.quic.engine.EngineLimits;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -53,7 +54,10 @@ class KwikCreditLeakTest {
           java.util.concurrent.locks.LockSupport.parkNanos(100_000);
         }
         if (useStopReading) {
-          StopReading.stopAndDrain(quic, stream, 0, TimeUnit.SECONDS.toNanos(10));
+          // The engine's way: STOP_SENDING, then discard until the peer's answer, non-blocking.
+          KwikConnection connection = new KwikConnection(quic, null, null, new EngineLimits(
+              TimeUnit.SECONDS.toNanos(30), 1 << 20, 10 << 20, 100, 2));
+          new KwikStream(connection, stream, false).stopSending(0);
         } else {
           stream.abortReading(0);
         }

@@ -1,8 +1,9 @@
-package dev.brpc.quic.internal;
+package dev.brpc.quic.internal.kwik;
 
 import java.io.OutputStream;
 import java.lang.reflect.Field;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import java.util.logging.Level;
@@ -58,12 +59,18 @@ import tech.kwik.core.stream.SendBuffer;
  * {@link #requireAvailable()} fails the server or channel at build time, loudly, rather than
  * letting calls hang.
  *
- * <p>The patched buffer also tells its writer how much it can take without blocking
- * ({@link #buffer}), which lets {@link StreamWriter} write inline.
+ * <p>The patched buffer also tells its writer how much it can take without blocking, and calls
+ * it back when room frees up ({@link #buffer}): kwik's own writers block instead, and the
+ * engine seam has no blocking writes ({@link KwikStream#write}). A reset clears the buffer and
+ * calls the writer back too, so a writer waiting for room learns that the stream is gone (a
+ * writer blocked in kwik's own write may miss that wakeup).
+ *
+ * <p>Public for the benchmark's raw-kwik row, which needs the same fix; internal like the rest
+ * of this package.
  *
  * <p>Thread-safe. {@link #apply} must run before anything is written to the stream.
  */
-final class KwikSendFix {
+public final class KwikSendFix {
   private static final Logger log = Logger.getLogger(KwikSendFix.class.getName());
   private static final long YIELD_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
   private static final long PARK_NANOS = TimeUnit.MICROSECONDS.toNanos(200);
@@ -121,7 +128,7 @@ final class KwikSendFix {
   }
 
   /** Patches the output of {@code stream}, a stream we write to (not a peer's control stream). */
-  static void apply(QuicStream stream) {
+  public static void apply(QuicStream stream) {
     requireAvailable();
     OutputStream out = stream.getOutputStream();
     if (!SEND_BUFFER.getDeclaringClass().isInstance(out)) {
@@ -146,6 +153,13 @@ final class KwikSendFix {
      * sender changes it meanwhile, and only upwards.
      */
     int free();
+
+    /**
+     * True if at least half the buffer is free now; otherwise {@code listener} runs once on
+     * {@link KwikThreads#io()} when it is, or when a reset clears the buffer. (Waking the
+     * writer for less would cost a thread hand-off per packet.)
+     */
+    boolean requestWritable(Runnable listener);
   }
 
   /** The send buffer {@link #apply} put into {@code stream}, or null if it put none. */
@@ -169,6 +183,8 @@ final class KwikSendFix {
    */
   private static final class CountingSendBuffer extends SendBuffer implements Buffer {
     private final AtomicInteger requestsQueued;
+    private final AtomicBoolean armed = new AtomicBoolean();
+    private volatile Runnable writable;
 
     CountingSendBuffer(int maxSize, AtomicInteger requestsQueued) {
       super(maxSize);
@@ -178,6 +194,26 @@ final class KwikSendFix {
     @Override
     public int free() {
       return getMaxSize() - getAvailableBytes();
+    }
+
+    @Override
+    public boolean requestWritable(Runnable listener) {
+      writable = listener;
+      armed.set(true);
+      // Checked after arming: room freed in between is either seen here or fires the listener.
+      return roomy() && armed.compareAndSet(true, false);
+    }
+
+    private boolean roomy() {
+      return free() >= getMaxSize() / 2;
+    }
+
+    /** Calls the writer back if it asked and there is room (or {@code cleared}). */
+    private void maybeNotify(boolean cleared) {
+      if (armed.get() && (cleared || roomy()) && armed.compareAndSet(true, false)) {
+        // Not here: this is kwik's sender thread (or a reset's), inside this buffer's monitor.
+        KwikThreads.io().execute(writable);
+      }
     }
 
     @Override
@@ -191,12 +227,16 @@ final class KwikSendFix {
     @Override
     public synchronized StreamFrame getStreamFrame(Version quicVersion, int streamId,
         long currentOffset, int maxBytesToSend) {
-      return super.getStreamFrame(quicVersion, streamId, currentOffset, maxBytesToSend);
+      StreamFrame frame =
+          super.getStreamFrame(quicVersion, streamId, currentOffset, maxBytesToSend);
+      maybeNotify(false);
+      return frame;
     }
 
     @Override
     public synchronized void clear() {
       super.clear();
+      maybeNotify(true);
     }
 
     private void awaitCount() {

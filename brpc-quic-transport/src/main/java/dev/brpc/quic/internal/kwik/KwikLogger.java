@@ -1,4 +1,4 @@
-package dev.brpc.quic.internal;
+package dev.brpc.quic.internal.kwik;
 
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -16,8 +16,8 @@ import tech.kwik.core.log.NullLogger;
  *
  * <p>Thread-safe: kwik calls it from its own threads.
  */
-final class KwikLogger extends NullLogger {
-  static final KwikLogger INSTANCE = new KwikLogger();
+public final class KwikLogger extends NullLogger {
+  public static final KwikLogger INSTANCE = new KwikLogger();
   private static final Logger log = Logger.getLogger("tech.kwik");
 
   private KwikLogger() {}

@@ -1,4 +1,4 @@
-package dev.brpc.quic.internal;
+package dev.brpc.quic.internal.kwik;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
 import java.util.concurrent.ScheduledFuture;
@@ -7,7 +7,7 @@ import java.util.function.BooleanSupplier;
 
 /**
  * A deadline for one blocking kwik call made by the thread that creates it (kwik's {@code
- * connect()}, a blocking stream read). When it passes before {@link #settle}, {@code expire}
+ * connect()}). When it passes before {@link #settle}, {@code expire}
  * runs on the timer thread and says whether the call must be ended; if so, the blocked thread
  * is interrupted (kwik may miss other wakeups of a blocked reader). The interrupt is sent
  * only while the call is outstanding, and {@link #settle} clears it, so it never reaches the
@@ -28,7 +28,7 @@ final class BlockingDeadline implements Runnable {
    */
   BlockingDeadline(long timeoutNanos, BooleanSupplier expire) {
     this.expire = expire;
-    this.timer = SharedExecutors.timer().schedule(this, timeoutNanos, TimeUnit.NANOSECONDS);
+    this.timer = KwikThreads.timer().schedule(this, timeoutNanos, TimeUnit.NANOSECONDS);
   }
 
   @Override

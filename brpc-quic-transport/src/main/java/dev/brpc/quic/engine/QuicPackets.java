@@ -1,0 +1,61 @@
+package dev.brpc.quic.engine;
+
+/**
+ * Reading QUIC packet headers, for engines that must look at datagrams (RFC 9000, section
+ * 17). See {@link #handshakePacketLength} for why.
+ *
+ * <p>Stateless; thread-safe.
+ */
+public final class QuicPackets {
+  private static final int QUIC_V1 = 0x00000001;
+  private static final int QUIC_V2 = 0x6b3343cf;
+
+  private QuicPackets() {}
+
+  /**
+   * The length of the QUIC packet that starts {@code data[offset]}, if it is a Handshake packet
+   * (long header, QUIC version 1 or 2) whose header is well formed; -1 otherwise. The fields
+   * read are not header-protected (RFC 9001, section 5.4.1 masks only the low bits of the first
+   * byte and the packet number).
+   *
+   * <p>Why: a dialer should send a Handshake packet that it coalesced with later packets as a
+   * datagram of its own (PROTOCOL.md, section 1). A kwik 0.10.9 server discards its handshake
+   * keys as soon as it has the dialer's Finished, and then drops the whole datagram, 1-RTT
+   * packets behind the Handshake packet included; the connection's first request then waits
+   * for a retransmission. Any dialing engine splits such datagrams.
+   */
+  public static int handshakePacketLength(byte[] data, int offset, int length) {
+    int end = offset + length;
+    if (length < 7 || (data[offset] & 0xc0) != 0xc0) {
+      return -1; // a short header, or too short to be a long header
+    }
+    int type = (data[offset] & 0x30) >> 4;
+    int version = ((data[offset + 1] & 0xff) << 24) | ((data[offset + 2] & 0xff) << 16)
+        | ((data[offset + 3] & 0xff) << 8) | (data[offset + 4] & 0xff);
+    boolean handshake = version == QUIC_V1 ? type == 2 : version == QUIC_V2 && type == 3;
+    if (!handshake) {
+      return -1;
+    }
+    int pos = offset + 5;
+    for (int cid = 0; cid < 2; cid++) { // destination, then source connection id
+      int cidLength = data[pos] & 0xff;
+      if (cidLength > 20) {
+        return -1;
+      }
+      pos += 1 + cidLength;
+      if (pos >= end) {
+        return -1;
+      }
+    }
+    int varintSize = 1 << ((data[pos] & 0xff) >> 6);
+    if (pos + varintSize > end) {
+      return -1;
+    }
+    long payloadLength = data[pos] & 0x3f;
+    for (int i = 1; i < varintSize; i++) {
+      payloadLength = (payloadLength << 8) | (data[pos + i] & 0xff);
+    }
+    long packetEnd = pos + varintSize + payloadLength;
+    return packetEnd > end ? -1 : (int) (packetEnd - offset);
+  }
+}
