@@ -466,6 +466,16 @@ public final class BrpcClient implements AutoCloseable {
     }
 
     /**
+     * The QUIC engine that dials: {@code "kwik"} (pure Java, always there) or {@code "native"}
+     * (with {@code brpc-quic-netty} on the class path, which is then the default). Either
+     * connects to a server on either. See {@link QuicChannelBuilder#engine}.
+     */
+    public Builder engine(String name) {
+      quic.engine(name);
+      return this;
+    }
+
+    /**
      * Direct access to the transport's channel builder, for settings not offered here. brpc
      * sets the builder's {@code callbackServer} and {@code connectionListener} itself.
      */

@@ -347,6 +347,16 @@ public final class BrpcServer<C> {
     }
 
     /**
+     * The QUIC engine: {@code "kwik"} (pure Java, always there) or {@code "native"} (with
+     * {@code brpc-quic-netty} on the class path, which is then the default). See {@link
+     * QuicServerBuilder#engine} and README.md, "Engines".
+     */
+    public Builder<C> engine(String name) {
+      quic.engine(name);
+      return this;
+    }
+
+    /**
      * Direct access to the transport's builder, for settings not offered here. brpc sets the
      * builder's {@code connectHandler} and {@code connectionListener} itself.
      */

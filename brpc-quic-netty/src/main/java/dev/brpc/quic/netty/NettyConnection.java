@@ -311,6 +311,9 @@ final class NettyConnection implements EngineConnection {
       NettyConnection c = of((QuicChannel) ctx.channel());
       if (evt instanceof QuicStreamLimitChangedEvent) {
         c.drainOpens();
+      } else if (evt instanceof io.netty.handler.codec.quic.QuicPathEvent) {
+        // quiche follows a peer whose address changed (a NAT rebinding): worth a FINE line.
+        log.log(Level.FINE, "{0}: {1}", new Object[] {c, evt});
       } else if (evt instanceof QuicConnectionCloseEvent) {
         synchronized (c.lock) {
           c.peerClose = (QuicConnectionCloseEvent) evt;

@@ -68,9 +68,10 @@ public final class Engines {
     if (name != null) {
       for (QuicEngineProvider p : Holder.PROVIDERS) {
         if (p.name().equals(name.toLowerCase(Locale.ROOT))) {
-          if (!p.isAvailable()) {
+          Throwable cause = unavailability(p);
+          if (cause != null) {
             throw new IllegalStateException("QUIC engine \"" + name + "\" cannot run here: "
-                + p.unavailabilityCause(), p.unavailabilityCause());
+                + cause, cause);
           }
           return p.engine();
         }
@@ -79,14 +80,32 @@ public final class Engines {
           + " path; found " + names());
     }
     for (QuicEngineProvider p : Holder.PROVIDERS) {
-      if (p.isAvailable()) {
+      Throwable cause = unavailability(p);
+      if (cause == null) {
         return p.engine();
       }
       if (fallbackLogged.compareAndSet(false, true)) {
         log.log(Level.INFO, "QUIC engine \"{0}\" is on the class path but cannot run here ({1});"
-            + " using the next one", new Object[] {p.name(), p.unavailabilityCause()});
+            + " using the next one", new Object[] {p.name(), cause});
       }
     }
     throw new IllegalStateException("no QUIC engine can run here; found " + names());
+  }
+
+  /**
+   * Why {@code p} cannot run here, or null if it can. A provider whose own dependencies are
+   * missing from the class path (a partial install) throws a LinkageError: that too only
+   * makes it unavailable.
+   */
+  private static Throwable unavailability(QuicEngineProvider p) {
+    try {
+      if (p.isAvailable()) {
+        return null;
+      }
+      Throwable cause = p.unavailabilityCause();
+      return cause != null ? cause : new IllegalStateException("unavailable, no cause given");
+    } catch (LinkageError | RuntimeException e) {
+      return e;
+    }
   }
 }
