@@ -95,10 +95,10 @@ public final class Benchmark {
       if (w.contains("throughput")) {
         unaryThroughput(p, p.client, stack);
       }
-      if (stack.equals("brpc") && w.contains("callback")) {
+      if (stack.startsWith("brpc") && w.contains("callback")) {
         // The server drives: it calls its client back over the client's own connection.
-        unaryLatency(p, p.server, "brpc callback");
-        unaryThroughput(p, p.server, "brpc callback");
+        unaryLatency(p, p.server, stack + " callback");
+        unaryThroughput(p, p.server, stack + " callback");
       }
       if (w.contains("streaming")) {
         streaming(p, stack);

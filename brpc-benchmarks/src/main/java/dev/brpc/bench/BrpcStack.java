@@ -14,15 +14,18 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * brpc as users run it: a {@link BrpcServer} serving {@link BenchService}, and
- * {@link BrpcClient}s that serve {@link BenchService} back to it. Default settings throughout.
+ * {@link BrpcClient}s that serve {@link BenchService} back to it. Default settings throughout,
+ * on the QUIC engine named at construction (both engines are on this module's class path).
  *
  * <p>Thread-safe.
  */
 final class BrpcStack implements Stack {
   private final Certificates certs;
+  private final String engine;
 
-  BrpcStack(Certificates certs) {
+  BrpcStack(Certificates certs, String engine) {
     this.certs = certs;
+    this.engine = engine;
   }
 
   @Override
@@ -31,6 +34,7 @@ final class BrpcStack implements Stack {
     BrpcServer<BenchGrpc.BenchBlockingStub> server =
         BrpcServer.forAddress(new InetSocketAddress("127.0.0.1", 0), BenchGrpc::newBlockingStub)
             .useTransportSecurity(certs.certFile().toFile(), certs.keyFile().toFile())
+            .engine(engine)
             .addService(new BenchService())
             .addListener(new ClientListener<>() {
               @Override
@@ -74,6 +78,7 @@ final class BrpcStack implements Stack {
   public Caller dial(int port) {
     BrpcClient client = BrpcClient.forAddress("localhost", port)
         .trustCertificates(certs.certFile().toFile())
+        .engine(engine)
         .addService(new BenchService())
         .build();
     try {

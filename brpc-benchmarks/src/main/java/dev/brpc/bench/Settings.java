@@ -13,7 +13,7 @@ import java.util.List;
  */
 final class Settings {
   /** Stacks to measure, in this order. */
-  List<String> stacks = List.of("netty", "brpc", "kwik");
+  List<String> stacks = List.of("netty", "brpc", "brpc-native", "kwik");
   /** Workloads to run: a subset of {@link #ALL_WORKLOADS}, for profiling one of them. */
   List<String> workloads = ALL_WORKLOADS;
   /** Length of each measured interval (latency, throughput, streaming). */

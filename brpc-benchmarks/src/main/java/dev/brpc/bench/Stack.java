@@ -10,8 +10,9 @@ import java.util.concurrent.TimeoutException;
  *
  * <ul>
  *   <li>{@code netty}: grpc-java over Netty with TLS 1.3 (the comparison target);
- *   <li>{@code brpc}: {@code BrpcServer} and {@code BrpcClient} over QUIC; its server also
- *       calls the client back ({@link Listening#callbacks()});
+ *   <li>{@code brpc}: {@code BrpcServer} and {@code BrpcClient} over QUIC on the kwik engine;
+ *       its server also calls the client back ({@link Listening#callbacks()});
+ *   <li>{@code brpc-native}: the same on the native engine (Netty's QUIC codec, quiche);
  *   <li>{@code kwik}: raw kwik streams, one per request, no gRPC (the transport's floor).
  * </ul>
  *
@@ -25,12 +26,14 @@ interface Stack {
       case "netty":
         return new NettyStack(certs);
       case "brpc":
-        return new BrpcStack(certs);
+        return new BrpcStack(certs, "kwik");
+      case "brpc-native":
+        return new BrpcStack(certs, "native");
       case "kwik":
         return new KwikStack(certs);
       default:
         throw new IllegalArgumentException("unknown stack '" + name
-            + "' (expected netty, brpc or kwik)");
+            + "' (expected netty, brpc, brpc-native or kwik)");
     }
   }
 

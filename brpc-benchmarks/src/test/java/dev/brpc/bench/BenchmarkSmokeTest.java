@@ -29,7 +29,7 @@ class BenchmarkSmokeTest {
     ResultTable results = new Benchmark(Settings.smoke(output)).run();
 
     Set<String> expected = new TreeSet<>();
-    for (String stack : List.of("netty", "brpc", "kwik")) {
+    for (String stack : List.of("netty", "brpc", "brpc-native", "kwik")) {
       expected.addAll(List.of(
           "unary latency, 1 in flight, 16 B | " + stack + " | p50",
           "unary latency, 1 in flight, 16 B | " + stack + " | p99",
@@ -39,11 +39,14 @@ class BenchmarkSmokeTest {
           "connection setup, dial to first call | " + stack + " | p50",
           "connection setup, dial to first call | " + stack + " | p90"));
     }
-    for (String metric : List.of("p50", "p99", "p99.9")) {
-      expected.add("unary latency, 1 in flight, 16 B | brpc callback | " + metric);
+    for (String brpc : List.of("brpc", "brpc-native")) {
+      for (String metric : List.of("p50", "p99", "p99.9")) {
+        expected.add("unary latency, 1 in flight, 16 B | " + brpc + " callback | " + metric);
+      }
+      expected.add("unary throughput, 4 in flight, 1 connection | " + brpc + " callback"
+          + " | throughput");
     }
-    expected.add("unary throughput, 4 in flight, 1 connection | brpc callback | throughput");
-    for (String stack : List.of("netty", "brpc")) {
+    for (String stack : List.of("netty", "brpc", "brpc-native")) {
       for (int clients : List.of(2, 4)) {
         for (String metric : List.of("server threads", "server heap", "server RSS")) {
           expected.add("footprint, " + clients + " idle clients | " + stack + " | " + metric);
