@@ -25,6 +25,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -65,6 +67,8 @@ final class NettyConnection implements EngineConnection {
   @GuardedBy("lock") private QuicConnectionCloseEvent peerClose;
   /** Touched on the event loop only. */
   private final ArrayDeque<PendingOpen> opens = new ArrayDeque<>();
+  /** The streams whose channels are open, for {@link #describe}. */
+  final Set<NettyStream> streams = ConcurrentHashMap.newKeySet();
   /** Called once the handshake is done; on an accepted connection, by the listener. */
   private volatile Runnable onActive;
 
@@ -132,13 +136,29 @@ final class NettyConnection implements EngineConnection {
     }
   }
 
+  /**
+   * The peer's reason phrase. Netty 4.2.18's {@code QuicConnectionCloseEvent.reason()} throws
+   * a NullPointerException when the peer sent an empty phrase (it clones a null array); before
+   * this guard, that exception escaped the close listener and the connection was never
+   * reported closed.
+   */
+  private static String reasonOf(QuicConnectionCloseEvent peer) {
+    byte[] reason;
+    try {
+      reason = peer.reason();
+    } catch (NullPointerException emptyPhrase) {
+      return "";
+    }
+    return new String(reason, StandardCharsets.UTF_8);
+  }
+
   /** The channel closed; on the event loop. */
   private void onClosed() {
     CloseInfo info;
     synchronized (lock) {
       QuicConnectionCloseEvent peer = peerClose;
       if (peer != null) {
-        String reason = new String(peer.reason(), StandardCharsets.UTF_8);
+        String reason = reasonOf(peer);
         info = peer.isApplicationClose()
             ? new CloseInfo(CloseInfo.Kind.PEER_APPLICATION, peer.error(), reason)
             : new CloseInfo(CloseInfo.Kind.PEER_TRANSPORT, peer.error(), reason);
@@ -272,9 +292,16 @@ final class NettyConnection implements EngineConnection {
 
   @Override
   public String describe() {
-    return "native connection " + channel + " active=" + channel.isActive() + " stats="
-        + stats() + " peerAllowedBidiStreams=" + channel.peerAllowedStreams(
-            QuicStreamType.BIDIRECTIONAL) + " queuedOpens=" + opens.size();
+    StringBuilder b = new StringBuilder("native connection ").append(channel)
+        .append(" active=").append(channel.isActive()).append(" stats=").append(stats())
+        .append(" peerAllowedBidiStreams=")
+        .append(channel.peerAllowedStreams(QuicStreamType.BIDIRECTIONAL))
+        .append(" queuedOpens=").append(opens.size()).append(" open streams=")
+        .append(streams.size());
+    for (NettyStream s : streams) {
+      b.append("\n    ").append(s);
+    }
+    return b.toString();
   }
 
   @Override

@@ -409,10 +409,13 @@ final class NettyStream implements EngineStream {
   @Override
   public String toString() {
     synchronized (lock) {
-      return "stream " + id() + " (buffered " + buffered + ", fin " + fin + ", finWritten "
-          + finWritten + ", reset " + resetSent + ", stopped " + stopped + ", readFailure "
-          + readFailure + ", writeFailure " + writeFailure + ", writable " + channel.isWritable()
-          + "/" + channel.bytesBeforeUnwritable() + ")";
+      return "stream " + id() + " (started " + (handler != null) + ", buffered " + buffered
+          + ", fin " + fin + ", finRead " + finRead + ", finWritten " + finWritten + ", reset "
+          + resetSent + ", stopped " + stopped + ", readFailure " + readFailure
+          + ", writeFailure " + writeFailure + ", handedOver " + handedOver + ", wantWritable "
+          + wantWritable.get() + ", writable " + channel.isWritable() + "/"
+          + channel.bytesBeforeUnwritable() + ", outputShutdown " + channel.isOutputShutdown()
+          + ", inputShutdown " + channel.isInputShutdown() + ")";
     }
   }
 
@@ -425,6 +428,7 @@ final class NettyStream implements EngineStream {
       NettyConnection connection = NettyConnection.of(channel.parent());
       NettyStream s = new NettyStream(channel, connection);
       channel.attr(KEY).set(s);
+      connection.streams.add(s);
       // Before the channel is registered, so before anything is read. Half-closure exists for
       // bidirectional streams only (a unidirectional one has one direction).
       channel.config().setAutoRead(false);
@@ -512,7 +516,9 @@ final class NettyStream implements EngineStream {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
-      of((QuicStreamChannel) ctx.channel()).closed();
+      NettyStream s = of((QuicStreamChannel) ctx.channel());
+      s.connection.streams.remove(s);
+      s.closed();
       ctx.fireChannelInactive();
     }
   }
