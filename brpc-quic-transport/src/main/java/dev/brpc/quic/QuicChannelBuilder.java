@@ -192,6 +192,21 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
     return this;
   }
 
+  /**
+   * The stall watchdog: with calls open on a connection and nothing from the peer for this
+   * long, the connection is probed with a PING; if nothing arrives for as long again, it is
+   * closed and its calls fail UNAVAILABLE ("connection stalled"), well before the QUIC idle
+   * timeout would end them. A quiet connection with open calls (a long poll) costs one PING
+   * round trip per period. Default 5 seconds; at least 100 ms; {@code Long.MAX_VALUE}
+   * nanoseconds (or more) switches the watchdog off.
+   */
+  public QuicChannelBuilder stallTimeout(long timeout, TimeUnit unit) {
+    checkArgument(timeout > 0, "stallTimeout must be > 0");
+    options.config.stallTimeoutNanos = Math.max(unit.toNanos(timeout),
+        TimeUnit.MILLISECONDS.toNanos(100));
+    return this;
+  }
+
   @Override
   public QuicChannelBuilder keepAliveWithoutCalls(boolean enable) {
     options.config.keepAliveWithoutCalls = enable;

@@ -204,6 +204,22 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
   }
 
   /**
+   * The stall watchdog: with calls open on a connection and nothing from the peer for this
+   * long, the connection is probed with a PING; if nothing arrives for as long again, it is
+   * closed and its calls fail UNAVAILABLE ("connection stalled"), well before the QUIC idle
+   * timeout would end them. A quiet connection with open calls (a long poll) costs one PING
+   * round trip per period. Default 5 seconds; at least 100 ms; {@code Long.MAX_VALUE}
+   * nanoseconds (or more) switches the watchdog off.
+   */
+  public QuicServerBuilder stallTimeout(long timeout, TimeUnit unit) {
+    checkListening("stallTimeout");
+    checkArgument(timeout > 0, "stallTimeout must be > 0");
+    config.stallTimeoutNanos = Math.max(unit.toNanos(timeout),
+        TimeUnit.MILLISECONDS.toNanos(100));
+    return this;
+  }
+
+  /**
    * QUIC's idle timeout: a connection that carries no packet for this long is closed (its calls
    * fail UNAVAILABLE). Clients keep quiet connections open with pings. Default 30 seconds.
    */

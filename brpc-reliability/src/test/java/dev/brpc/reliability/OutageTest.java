@@ -286,4 +286,92 @@ class OutageTest {
         "no recovery before the next rebinding: " + recoveries + "; events " + events
         + "; failures " + failures);
   }
+
+  /**
+   * The silent connection (RELIABILITY.md): the link dies under open calls while QUIC's idle
+   * timeout is a minute. The stall watchdog probes after 1 s of silence and closes the
+   * connection after 1 s more, on both sides: the calls fail UNAVAILABLE ("stalled") in
+   * seconds, the server drops the client, and the client is back once the link is.
+   */
+  @Test
+  void aLinkThatDiesUnderOpenCalls_failsThemLongBeforeTheIdleTimeout_andTheClientComesBack()
+      throws Exception {
+    net = new Net(54, b -> b.idleTimeout(60, TimeUnit.SECONDS)
+        .transport(t -> t.stallTimeout(1, TimeUnit.SECONDS)));
+    ProbeService clientProbe = new ProbeService();
+    LinkedBlockingQueue<UUID> clientConnected = new LinkedBlockingQueue<>();
+    BrpcClient client = net.connect(net.viaRelay(clientProbe)
+        .idleTimeout(60, TimeUnit.SECONDS)
+        .transport(t -> t.stallTimeout(1, TimeUnit.SECONDS))
+        .addListener(new BrpcClient.Listener() {
+          @Override
+          public void connected(UUID id) {
+            clientConnected.add(id);
+          }
+        }));
+    UUID first = clientConnected.poll(10, TimeUnit.SECONDS);
+    assertEquals(client.id(), first);
+    assertEquals(first, net.connected.poll(10, TimeUnit.SECONDS));
+    ListenableFuture<Msg> forward = Net.probe(client.channel()).hang(Msg.getDefaultInstance());
+    ListenableFuture<Msg> callback =
+        Net.probe(net.serverSide(client).channel()).hang(Msg.getDefaultInstance());
+    assertTrue(net.serverProbe.hanging.tryAcquire(1, 20, TimeUnit.SECONDS));
+    assertTrue(clientProbe.hanging.tryAcquire(1, 20, TimeUnit.SECONDS));
+
+    long down = System.nanoTime();
+    net.relay.blackhole(true);
+    for (ListenableFuture<Msg> call : List.of(forward, callback)) {
+      // Well under the 60 s idle timeout, whatever the machine's load.
+      ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(
+          ExecutionException.class, () -> call.get(40, TimeUnit.SECONDS));
+      Status status = Status.fromThrowable(e.getCause());
+      assertEquals(Status.Code.UNAVAILABLE, status.getCode(), status.toString());
+      assertTrue(String.valueOf(status.getDescription()).contains("stalled"), status.toString());
+    }
+    long failedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - down);
+    assertEquals(first, net.disconnected.poll(40, TimeUnit.SECONDS),
+        "the server did not drop the silent client");
+
+    long up = System.nanoTime();
+    net.relay.blackhole(false);
+    UUID second = clientConnected.poll(30, TimeUnit.SECONDS);
+    assertNotNull(second, "the client did not come back");
+    assertNotEquals(first, second);
+    long reconnectMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - up);
+    ProbeGrpc.newBlockingStub(client.channel()).withDeadlineAfter(10, TimeUnit.SECONDS)
+        .echo(ProbeService.msg("after", new byte[1]));
+    Profile.record("link dead under open calls, stall timeout 1 s, idle timeout 60 s",
+        "both calls failed UNAVAILABLE (stalled) after " + failedMs + " ms; reconnected "
+        + reconnectMs + " ms after the link returned");
+  }
+
+  /**
+   * The other half of the watchdog's contract: a call that is quiet on a live link (a long
+   * poll) is never cut off. Its connection answers the watchdog's PINGs; the test waits until
+   * the link has carried several rounds of them, then finds the call still open.
+   */
+  @Test
+  void aQuietCallOnALiveLink_outlivesManyStallTimeouts() throws Exception {
+    net = new Net(55, b -> b.transport(t -> t.stallTimeout(200, TimeUnit.MILLISECONDS)));
+    BrpcClient client = net.connect(net.viaRelay(new ProbeService())
+        .transport(t -> t.stallTimeout(200, TimeUnit.MILLISECONDS)));
+    UUID id = client.id();
+    ListenableFuture<Msg> quiet = Net.probe(client.channel()).hang(Msg.getDefaultInstance());
+    assertTrue(net.serverProbe.hanging.tryAcquire(1, 20, TimeUnit.SECONDS));
+    // Each probe round is at least a PING and its answer, one packet each way; 20 rounds
+    // take about 5 s at a 200 ms stall timeout, longer on a loaded machine.
+    long upBefore = net.relay.counters(Direction.TO_SERVER).packetsOut();
+    long downBefore = net.relay.counters(Direction.TO_CLIENT).packetsOut();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+    while (net.relay.counters(Direction.TO_SERVER).packetsOut() - upBefore < 20
+        || net.relay.counters(Direction.TO_CLIENT).packetsOut() - downBefore < 20) {
+      assertTrue(System.nanoTime() < deadline, "the link went quiet: no probes");
+      assertTrue(!quiet.isDone(), "the quiet call ended");
+      TimeUnit.MILLISECONDS.sleep(50); // polling the relay's counters, not synchronising
+    }
+    assertTrue(!quiet.isDone(), "the quiet call ended");
+    assertEquals(id, client.id(), "the client reconnected");
+    assertTrue(net.disconnected.isEmpty(), "the server dropped the client");
+    quiet.cancel(true);
+  }
 }

@@ -8,9 +8,12 @@ import dev.brpc.reliability.proto.Chunk;
 import dev.brpc.reliability.proto.ProbeGrpc;
 import dev.brpc.reliability.proto.Size;
 import dev.brpc.testing.Heap;
+import dev.brpc.testing.UdpRelay;
 import io.grpc.Channel;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -121,5 +124,101 @@ class SlowConsumerTest {
     Profile.record("slow consumer, " + (bytes >> 20) + " MB each way at 5 MB/s",
         "peak live heap above the baseline: " + (forward >> 10) + " KiB (client reading), "
         + (back >> 10) + " KiB (server reading); " + ms + " ms");
+  }
+
+  /**
+   * Consumers that stop reading altogether, on 30 streams: the server sends what the windows
+   * allow, then the link goes quiet. The stall watchdogs (200 ms here) must not take that
+   * silence for a stall: the connection stays up for many watchdog periods, and once the
+   * consumers read again every download completes. (Should the unread bytes ever fill the
+   * connection's receive window, the server could not even answer a PING; the client's
+   * watchdog then sees its own consumers held back and keeps probing without closing. On both
+   * engines here the PING answers still got through, so that branch is not what this test
+   * exercises.)
+   */
+  @Test
+  void consumersThatStopReading_fillTheConnectionWindow_theStallWatchdogsLeaveItUp()
+      throws Exception {
+    net = new Net(71, b -> b.transport(t -> t.stallTimeout(200, TimeUnit.MILLISECONDS)));
+    BrpcClient client = net.connect(net.viaRelay(new ProbeService())
+        .transport(t -> t.stallTimeout(200, TimeUnit.MILLISECONDS)));
+    java.util.UUID id = client.id();
+    int streams = 30;
+    long bytes = 4L << 20;
+    List<ClientCallStreamObserver<Size>> calls = new java.util.concurrent.CopyOnWriteArrayList<>();
+    List<CompletableFuture<Long>> downloads = new ArrayList<>();
+    for (int i = 0; i < streams; i++) {
+      CompletableFuture<Long> done = new CompletableFuture<>();
+      AtomicLong received = new AtomicLong();
+      downloads.add(done);
+      ProbeGrpc.newStub(client.channel()).download(
+          Size.newBuilder().setBytes(bytes).setChunk(CHUNK).setSeed(i).build(),
+          new ClientResponseObserver<Size, Chunk>() {
+            private ClientCallStreamObserver<Size> call;
+
+            @Override
+            public void beforeStart(ClientCallStreamObserver<Size> call) {
+              this.call = call;
+              call.disableAutoRequestWithInitial(0); // reads nothing until told to
+              calls.add(call);
+            }
+
+            @Override
+            public void onNext(Chunk chunk) {
+              received.addAndGet(chunk.getData().size());
+              call.request(1);
+            }
+
+            @Override
+            public void onError(Throwable t) {
+              done.completeExceptionally(t);
+            }
+
+            @Override
+            public void onCompleted() {
+              done.complete(received.get());
+            }
+          });
+    }
+    // The server sends what the client's windows allow, then nothing: wait until the link
+    // has carried 10 packets toward the server (the client's probes and ACKs) while less
+    // than 256 KiB went toward the client ...
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+    long[] mark = linkCounters();
+    while (true) {
+      assertTrue(System.nanoTime() < deadline, "the link did not go quiet");
+      TimeUnit.MILLISECONDS.sleep(20); // polling the relay's counters, not synchronising
+      long[] now = linkCounters();
+      if (now[1] - mark[1] >= 256 << 10) {
+        mark = now; // still streaming
+      } else if (now[0] - mark[0] >= 10) {
+        break;
+      }
+    }
+    // ... and for many more watchdog periods after that.
+    long upBefore = linkCounters()[0];
+    while (linkCounters()[0] - upBefore < 20) {
+      assertTrue(System.nanoTime() < deadline, "the client went quiet: no probes");
+      TimeUnit.MILLISECONDS.sleep(20);
+    }
+    for (CompletableFuture<Long> d : downloads) {
+      assertTrue(!d.isDone(), "a download ended while its consumer was not reading: "
+          + d.handle((r, t) -> t).getNow(null));
+    }
+    assertEquals(id, client.id(), "the client reconnected");
+    assertTrue(net.disconnected.isEmpty(), "the server dropped the client");
+
+    for (ClientCallStreamObserver<Size> call : calls) {
+      call.request(1);
+    }
+    for (CompletableFuture<Long> d : downloads) {
+      assertEquals(bytes, (long) d.get(120, TimeUnit.SECONDS));
+    }
+  }
+
+  /** Packets toward the server, bytes toward the client, through the relay. */
+  private long[] linkCounters() {
+    return new long[] {net.relay.counters(UdpRelay.Direction.TO_SERVER).packetsOut(),
+        net.relay.counters(UdpRelay.Direction.TO_CLIENT).bytesOut()};
   }
 }

@@ -24,6 +24,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -120,6 +121,10 @@ final class Connection {
   /** Why this side closed the connection at once (shutdownNow), for onTerminated. */
   @GuardedBy("lock") private Status shutdownNowStatus;
   @GuardedBy("lock") private final List<PendingPing> pings = new ArrayList<>();
+  /** Null when disabled. */
+  private final StallWatchdog watchdog;
+  /** Readers whose consumer is behind (window full); see {@link #expectingPeer}. */
+  private final AtomicInteger heldBack = new AtomicInteger();
 
   Connection(EngineConnection engine, boolean dialer, TransportConfig config) {
     this.engine = engine;
@@ -128,6 +133,47 @@ final class Connection {
     this.localAddress = engine.localAddress();
     this.config = config;
     this.id = "quic-" + ids.incrementAndGet();
+    this.watchdog = config.stallTimeoutNanos == Long.MAX_VALUE ? null
+        : new StallWatchdog(id, config.stallTimeoutNanos, new StallWatchdog.Actions() {
+              @Override
+              public boolean callsOpen() {
+                synchronized (lock) {
+                  return !streams.isEmpty();
+                }
+              }
+
+              @Override
+              public boolean heldBack() {
+                return heldBack.get() > 0;
+              }
+
+              @Override
+              public void sendProbe() {
+                // A PING of its own, not ping(): that joins an outstanding PING instead of
+                // sending one, and a probe must reach the peer every time. The answer counts as
+                // progress like any control frame; its payload matches no pending ping.
+                writeControl(pingFrame(0, random.nextLong()));
+              }
+
+              @Override
+              public void close(Status status) {
+                shutdownNow(status);
+                terminate(status);
+              }
+            });
+  }
+
+  /** A stream's reader stopped (or resumed) reading because its consumer is behind. */
+  void heldBack(boolean held) {
+    heldBack.addAndGet(held ? 1 : -1);
+  }
+
+  /** Something arrived from the peer (see {@link StallWatchdog}). Any thread; cheap. */
+  void progress() {
+    StallWatchdog w = watchdog;
+    if (w != null) {
+      w.progress();
+    }
   }
 
   /**
@@ -136,6 +182,9 @@ final class Connection {
    */
   void start() {
     Diagnostics.register(this);
+    if (watchdog != null) {
+      watchdog.start();
+    }
     engine.start(new ConnectionHandler() {
       @Override
       public void peerStreamOpened(EngineStream stream) {
@@ -391,6 +440,9 @@ final class Connection {
       pings.clear();
     }
     log.log(Level.FINE, "{0} terminated: {1}", new Object[] {id, status});
+    if (watchdog != null) {
+      watchdog.stop();
+    }
     peerSettings.completeExceptionally(status.asRuntimeException());
     controlWriter.reset(-1);
     for (Stream s : failed) {
@@ -540,6 +592,7 @@ final class Connection {
             : "SETTINGS received twice");
       }
       firstControlFrame = false;
+      progress();
       for (Listener l : listeners) {
         l.controlFrameReceived();
       }

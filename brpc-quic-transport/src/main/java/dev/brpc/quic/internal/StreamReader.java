@@ -148,7 +148,7 @@ final class StreamReader {
       unconsumed -= bytes;
       reopened = windowFull && unconsumed < window;
       if (reopened) {
-        windowFull = false;
+        windowFull(false);
       }
     }
     if (reopened) {
@@ -168,6 +168,7 @@ final class StreamReader {
       }
       aborted = true;
       done = true;
+      windowFull(false);
     }
     if (code >= 0) {
       stream.stopSending(code);
@@ -271,6 +272,19 @@ final class StreamReader {
     stopped = true;
     synchronized (lock) {
       done = true;
+      windowFull(false);
+    }
+  }
+
+  /**
+   * Enters or leaves the window-full state, telling the connection: while the consumer holds a
+   * stream back, the peer's silence is ours, not a stall ({@link Connection#heldBack}).
+   */
+  @GuardedBy("lock")
+  private void windowFull(boolean full) {
+    if (windowFull != full) {
+      windowFull = full;
+      connection.heldBack(full);
     }
   }
 
@@ -413,7 +427,7 @@ final class StreamReader {
         return true; // drive() stops
       }
       if (unconsumed >= window) {
-        windowFull = true; // consumed() pumps again
+        windowFull(true); // consumed() pumps again
         return false;
       }
     }
@@ -489,12 +503,14 @@ final class StreamReader {
       }
       int read = stream.read(stage, lim, stage.length - lim);
       if (read < 0) {
+        connection.progress();
         eof = true;
         return false;
       }
       if (read == 0) {
         return false;
       }
+      connection.progress();
       lim += read;
     }
     return true;
@@ -511,10 +527,12 @@ final class StreamReader {
     while (n < len && !eof) {
       int read = stream.read(dst, off + n, len - n);
       if (read < 0) {
+        connection.progress();
         eof = true;
       } else if (read == 0) {
         break;
       } else {
+        connection.progress();
         n += read;
       }
     }

@@ -46,4 +46,10 @@ public final class TransportConfig {
    * connect-time exchange of SETTINGS (the server's admission) may take.
    */
   public long handshakeTimeoutNanos = TimeUnit.SECONDS.toNanos(20);
+  /**
+   * With calls open and nothing from the peer for this long, the connection is probed with a
+   * PING, and closed UNAVAILABLE if nothing arrives for as long again ({@code StallWatchdog}).
+   * Long.MAX_VALUE disables it.
+   */
+  public long stallTimeoutNanos = TimeUnit.SECONDS.toNanos(5);
 }
