@@ -18,7 +18,7 @@ import java.util.concurrent.LinkedBlockingQueue;
  *
  * <p>Thread-safe.
  */
-final class EchoService extends EchoGrpc.EchoImplBase {
+public final class EchoService extends EchoGrpc.EchoImplBase {
   /** Cancellation reasons seen by hanging calls, in order. */
   final LinkedBlockingQueue<Throwable> cancellations = new LinkedBlockingQueue<>();
   final CountDownLatch hanging = new CountDownLatch(1);
