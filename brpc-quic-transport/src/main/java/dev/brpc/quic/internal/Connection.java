@@ -123,7 +123,7 @@ final class Connection {
   @GuardedBy("lock") private final List<PendingPing> pings = new ArrayList<>();
   /** Null when disabled. */
   private final StallWatchdog watchdog;
-  /** Readers whose consumer is behind (window full); see {@link #expectingPeer}. */
+  /** Readers whose consumer is behind (window full): {@link StallWatchdog.Actions#heldBack}. */
   private final AtomicInteger heldBack = new AtomicInteger();
 
   Connection(EngineConnection engine, boolean dialer, TransportConfig config) {

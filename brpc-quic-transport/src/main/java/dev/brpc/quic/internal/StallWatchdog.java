@@ -13,13 +13,14 @@ import java.util.logging.Logger;
  * and a {@code BrpcClient} reconnects (RELIABILITY.md, "the silent connection").
  *
  * <p>Progress is anything read from the peer: call bytes, a FIN, a reset, a control frame
- * ({@link #progress}). While calls are open ({@code busy}) and nothing has arrived for {@code
- * stallNanos}, the watchdog sends a PING; a live peer answers it at once, however quiet its
- * calls are (a long poll, say). If nothing at all arrives within {@code stallNanos} more, the
- * connection is closed with UNAVAILABLE, unless our own consumer is what holds the peer back
- * ({@link Actions#heldBack}). A connection without calls is left to keepalive and
- * the idle timeout. So a stall costs the calls on it at most twice {@code stallNanos}, and a
- * quiet connection with open calls one PING round trip per {@code stallNanos}.
+ * ({@link #progress}). While calls are open ({@link Actions#callsOpen}) and nothing has
+ * arrived for {@code stallNanos}, the watchdog sends a PING; a live peer answers it at once,
+ * however quiet its calls are (a long poll, say). If nothing at all arrives within {@code
+ * stallNanos} more, the connection is closed with UNAVAILABLE, unless our own consumer is what
+ * holds the peer back ({@link Actions#heldBack}). A connection without calls is left to
+ * keepalive and the idle timeout. So a stall costs the calls on it at most twice {@code
+ * stallNanos}, and a quiet connection with open calls one PING round trip per {@code
+ * stallNanos}.
  *
  * <p>Thread-safe. {@link #progress} runs on engine threads and only writes a volatile; the
  * checks run on {@link SharedExecutors#timer()}.
