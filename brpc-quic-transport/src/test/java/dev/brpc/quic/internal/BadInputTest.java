@@ -1,5 +1,6 @@
 package dev.brpc.quic.internal;
 
+import dev.brpc.quic.internal.kwik.HandshakeSplittingSocket;
 import dev.brpc.quic.internal.kwik.KwikLogger;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -59,6 +60,9 @@ class BadInputTest {
         .applicationProtocol(Wire.ALPN)
         .host("localhost").port(server.getPort())
         .customTrustStore(Pem.trustStore(java.util.List.of(CERT.certificate())))
+        // As brpc's kwik dialer: without it, a dial to the native engine's server can hang
+        // (KwikDialerHandshakeTest).
+        .socketFactory(address -> new HandshakeSplittingSocket())
         .logger(KwikLogger.INSTANCE)
         .build();
   }
