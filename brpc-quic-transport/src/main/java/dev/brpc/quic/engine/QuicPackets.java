@@ -58,4 +58,36 @@ public final class QuicPackets {
     long packetEnd = pos + varintSize + payloadLength;
     return packetEnd > end ? -1 : (int) (packetEnd - offset);
   }
+
+  /**
+   * Whether the datagram {@code data[offset..offset+length)} starts with a long-header packet of
+   * QUIC version 1 or 2 whose destination or source connection id is declared longer than 20
+   * bytes, or runs past the datagram. RFC 9000 (section 17.2) requires such a packet to be
+   * dropped; kwik 0.10.9 instead reads a Retry packet's lengths as signed bytes, and a length
+   * byte of 0x80 or more throws {@code NegativeArraySizeException}, which aborts the dial
+   * (fixed upstream in f0fb7b6b). Both CID lengths are in the clear (RFC 9001, section 5.4).
+   */
+  public static boolean hasInvalidConnectionIdLength(byte[] data, int offset, int length) {
+    if (length < 6 || (data[offset] & 0x80) == 0) {
+      return false; // a short header (or less than a long header's first six bytes)
+    }
+    int version = ((data[offset + 1] & 0xff) << 24) | ((data[offset + 2] & 0xff) << 16)
+        | ((data[offset + 3] & 0xff) << 8) | (data[offset + 4] & 0xff);
+    if (version != QUIC_V1 && version != QUIC_V2) {
+      return false; // a version negotiation packet, or a version we do not speak
+    }
+    int end = offset + length;
+    int pos = offset + 5;
+    for (int cid = 0; cid < 2; cid++) { // destination, then source connection id
+      if (pos >= end) {
+        return true;
+      }
+      int cidLength = data[pos] & 0xff;
+      if (cidLength > 20) {
+        return true;
+      }
+      pos += 1 + cidLength;
+    }
+    return pos > end;
+  }
 }

@@ -58,6 +58,10 @@ import java.util.logging.Logger;
  * <p>{@code HandshakeSplittingSocketTest} reproduces the drop on bare kwik;
  * {@code FirstRequestDelayTest} checks the datagrams a channel sends.
  *
+ * <p>It also drops, as RFC 9000 requires, long-header datagrams whose connection id lengths
+ * are invalid ({@link QuicPackets#hasInvalidConnectionIdLength}): a forged Retry like that
+ * would abort a kwik 0.10.9 dial (RELIABILITY.md, "kwik's fixes after 0.10.9").
+ *
  * <p>Thread-safe as {@link DatagramSocket} is; kwik sends from one thread.
  */
 public class HandshakeSplittingSocket extends DatagramSocket { // not final: tests extend it
@@ -93,7 +97,15 @@ public class HandshakeSplittingSocket extends DatagramSocket { // not final: tes
    */
   @Override
   public void receive(DatagramPacket p) throws IOException {
+    int capacity = p.getLength();
     super.receive(p);
+    while (QuicPackets.hasInvalidConnectionIdLength(p.getData(), p.getOffset(), p.getLength())) {
+      // RFC 9000 says drop it; kwik 0.10.9 would abort the dial on a forged Retry like it.
+      log.log(Level.FINE, "dropped a datagram from {0} with an invalid connection id length",
+          p.getSocketAddress());
+      p.setLength(capacity);
+      super.receive(p);
+    }
     heard = true;
     if (!dialerParked) {
       awaitDialerParked();

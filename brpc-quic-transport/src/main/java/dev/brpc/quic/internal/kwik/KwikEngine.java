@@ -31,6 +31,7 @@ final class KwikEngine implements QuicEngine {
   KwikEngine() {
     KwikSendFix.requireAvailable();
     KwikReceiveHook.requireAvailable();
+    KwikHardening.secureResetTokens();
   }
 
   @Override

@@ -34,6 +34,7 @@ public final class KwikEngineProvider extends QuicEngineProvider {
     try {
       KwikSendFix.requireAvailable();
       KwikReceiveHook.requireAvailable();
+      KwikHardening.requireAvailable();
       return null;
     } catch (IllegalStateException e) {
       return e;

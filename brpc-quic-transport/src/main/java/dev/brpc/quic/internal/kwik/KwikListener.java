@@ -26,8 +26,9 @@ import tech.kwik.core.server.impl.ServerConnectorImpl;
  * <p>kwik traps handled here (DESIGN.md section 7): the server configuration is built in full
  * (kwik's builder starts at 0 streams and 0-byte buffers, and without one requires Retry);
  * {@code createConnection} runs on kwik's packet thread, so it only wires objects; the socket
- * is only ever closed by {@code ServerConnector.close()} (kwik exits the JVM on an unexpected
- * socket error), which can block while connections linger, and the port is released only once
+ * is only ever closed by {@code ServerConnector.close()} (on an unexpected socket error kwik
+ * would exit the JVM; {@link KwikHardening#keepJvmUp} closes the connector instead), which can
+ * block while connections linger, and the port is released only once
  * kwik's receiver thread has left {@code receive} ({@link PortReleasingSocket}).
  *
  * <p>Thread-safe.
@@ -78,6 +79,16 @@ final class KwikListener implements EngineListener {
       throw new IOException("cannot start the QUIC server: " + e.getMessage(), e);
     }
     InetSocketAddress bound = (InetSocketAddress) socket.getLocalSocketAddress();
+    ServerConnector connector = c;
+    KwikHardening.keepJvmUp(c, failure -> {
+      // kwik's receiver thread, ending: the port is dead. Close what is left on another
+      // thread (close() blocks while connections linger); the JVM stays up.
+      Logger.getLogger(KwikListener.class.getName()).log(Level.SEVERE, "QUIC server on "
+          + bound + " stopped: its socket failed; no more connections are received", failure);
+      Thread closer = new Thread(connector::close, "brpc-kwik-listener-close");
+      closer.setDaemon(true);
+      closer.start();
+    });
     c.registerApplicationProtocol(spec.alpn(), new ApplicationProtocolConnectionFactory() {
       @Override
       public ApplicationProtocolConnection createConnection(String protocol,

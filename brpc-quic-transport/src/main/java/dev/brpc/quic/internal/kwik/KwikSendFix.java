@@ -115,8 +115,9 @@ public final class KwikSendFix {
    */
   static IllegalStateException unusable(String what, Exception cause) {
     return new IllegalStateException("brpc-java cannot " + what + " (" + cause + "). On the"
-        + " module path, run with --add-opens tech.kwik.core/tech.kwik.core.stream=ALL-UNNAMED"
-        + " and --add-opens tech.kwik.core/tech.kwik.core.impl=ALL-UNNAMED; with another kwik"
+        + " module path, open kwik's packages to it: --add-opens tech.kwik.core/<package>="
+        + "ALL-UNNAMED for tech.kwik.core.stream, .impl, .frame, .receive and .server.impl;"
+        + " with another kwik"
         + " version than the one brpc-java pins, use the pinned one.", cause);
   }
 
