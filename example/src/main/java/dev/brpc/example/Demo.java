@@ -28,6 +28,7 @@ public final class Demo {
             out)) {
       client.greet();
       client.greetAll();
+      server.forgetRollCallAnswers(); // the one to see comes after the requests
       out.println("[demo] waiting for the server's scheduled roll call");
       ok = server.awaitRollCallAnswer(10, TimeUnit.SECONDS);
     }

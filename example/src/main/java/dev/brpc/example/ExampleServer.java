@@ -139,6 +139,14 @@ public final class ExampleServer implements AutoCloseable {
     return rollCallAnswers.tryAcquire(timeout, unit);
   }
 
+  /**
+   * Forgets the roll calls answered so far, so that {@link #awaitRollCallAnswer} waits for the
+   * next one (on a busy machine one can come while the demo's requests are still running).
+   */
+  void forgetRollCallAnswers() {
+    rollCallAnswers.drainPermits();
+  }
+
   /** Stops the roll call and the server; calls in flight get a few seconds to finish. */
   @Override
   public void close() {
