@@ -27,8 +27,8 @@ import tech.kwik.core.server.impl.ServerConnectorImpl;
  * (kwik's builder starts at 0 streams and 0-byte buffers, and without one requires Retry);
  * {@code createConnection} runs on kwik's packet thread, so it only wires objects; the socket
  * is only ever closed by {@code ServerConnector.close()} (on an unexpected socket error kwik
- * would exit the JVM; {@link KwikHardening#keepJvmUp} closes the connector instead), which can
- * block while connections linger, and the port is released only once
+ * would exit the JVM; {@link KwikHardening#keepJvmUp} closes the connector instead), which
+ * blocks while connections linger (at most {@link #CLOSE_WAIT} here), and the port is released only once
  * kwik's receiver thread has left {@code receive} ({@link PortReleasingSocket}).
  *
  * <p>Thread-safe.
@@ -144,7 +144,44 @@ final class KwikListener implements EngineListener {
       closed = true;
     }
     stopAccepting();
-    connector.close(); // blocks until kwik's registry is empty (closing connections linger)
+    closeConnector();
+  }
+
+  /**
+   * How long close waits for kwik's connections to finish closing. kwik's own {@code close()}
+   * waits up to 30 s, and a connection whose dialer gave up mid-handshake (a refused
+   * certificate: kwik's client sends nothing) stays in kwik's registry until its idle timeout:
+   * {@code Server.shutdownNow()} blocked 30 s after one failed dial ({@code DialFailureTest}).
+   * Every connection has been sent its CONNECTION_CLOSE by then; waiting longer only keeps the
+   * port.
+   */
+  private static final java.time.Duration CLOSE_WAIT = java.time.Duration.ofSeconds(3);
+  private static final java.lang.reflect.Method CLOSE_WITHIN = closeWithin();
+
+  private static java.lang.reflect.Method closeWithin() {
+    try {
+      java.lang.reflect.Method m = ServerConnectorImpl.class.getDeclaredMethod("close",
+          java.time.Duration.class);
+      m.setAccessible(true);
+      return m;
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      Logger.getLogger(KwikListener.class.getName()).log(Level.FINE,
+          "kwik's close(Duration) is not reachable; a server's close may wait 30 s", e);
+      return null;
+    }
+  }
+
+  private void closeConnector() {
+    if (CLOSE_WITHIN != null && connector instanceof ServerConnectorImpl) {
+      try {
+        CLOSE_WITHIN.invoke(connector, CLOSE_WAIT);
+        return;
+      } catch (ReflectiveOperationException e) {
+        Logger.getLogger(KwikListener.class.getName()).log(Level.FINE,
+            "kwik's close(Duration) failed; closing as kwik does", e);
+      }
+    }
+    connector.close(); // blocks until kwik's registry is empty, up to 30 s
   }
 
   /**
