@@ -142,7 +142,14 @@ final class NettyConnection implements EngineConnection {
    * this guard, that exception escaped the close listener and the connection was never
    * reported closed.
    */
-  private static String reasonOf(QuicConnectionCloseEvent peer) {
+  /** The CONNECTION_CLOSE the peer sent, if it sent one. Any thread. */
+  QuicConnectionCloseEvent peerClose() {
+    synchronized (lock) {
+      return peerClose;
+    }
+  }
+
+  static String reasonOf(QuicConnectionCloseEvent peer) {
     byte[] reason;
     try {
       reason = peer.reason();

@@ -3,6 +3,7 @@ package dev.brpc.quic.netty;
 import dev.brpc.quic.engine.CloseInfo;
 import dev.brpc.quic.engine.ConnectionAcceptor;
 import dev.brpc.quic.engine.DialException;
+import dev.brpc.quic.engine.ServerCertificateCheck;
 import dev.brpc.quic.engine.DialSpec;
 import dev.brpc.quic.engine.EngineConnection;
 import dev.brpc.quic.engine.EngineLimits;
@@ -34,7 +35,6 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.PortUnreachableException;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -150,7 +150,7 @@ final class NettyEngine implements QuicEngine {
   @Override
   public CompletableFuture<EngineConnection> dial(DialSpec spec) {
     CompletableFuture<EngineConnection> result = new CompletableFuture<>();
-    QuicSslContext tls;
+    NettyTls.Client tls;
     try {
       tls = NettyTls.client(spec);
     } catch (IOException | RuntimeException e) {
@@ -170,17 +170,35 @@ final class NettyEngine implements QuicEngine {
   }
 
   /** On the codec's event loop. */
-  private static void connect(Channel udp, DialSpec spec, QuicSslContext tls,
+  private static void connect(Channel udp, DialSpec spec, NettyTls.Client tls,
       CompletableFuture<EngineConnection> result) {
     QuicChannel[] made = new QuicChannel[1];
+    Future<QuicChannel>[] connectingRef = newFutureArray();
     Future<QuicChannel> connecting = QuicChannel.newBootstrap(udp)
-        .attr(NettyConnection.CREATED, ch -> made[0] = ch)
-        .attr(TLS, tls)
+        .attr(NettyConnection.CREATED, ch -> {
+          made[0] = ch;
+          // A server that closes the connection mid-handshake (a refusal) does not fail
+          // Netty's connect future until its own timeout: fail the dial when the channel goes.
+          ch.closeFuture().addListener(f -> {
+            Future<QuicChannel> c = connectingRef[0];
+            if (c != null && !c.isDone() && !result.isDone()) {
+              QuicConnectionCloseEvent peer = NettyConnection.of(ch).peerClose();
+              DialException why = certificateFailure(spec, tls.check(), ch,
+                  new java.nio.channels.ClosedChannelException());
+              result.completeExceptionally(why != null ? why : peer != null
+                  ? closedByPeer(peer, null)
+                  : new DialException(DialException.Reason.OTHER,
+                      "the connection closed during the handshake", null));
+            }
+          });
+        })
+        .attr(TLS, tls.context())
         .attr(HOST, spec.host())
         .handler(NettyConnection.INBOUND)
         .streamHandler(NettyStream.INBOUND)
         .remoteAddress(spec.target())
         .connect();
+    connectingRef[0] = connecting;
     // A server that has sent nothing within the connect timeout costs the attempt only that;
     // one that answered may take up to the handshake timeout (as with kwik, KwikEngine).
     long total = Math.max(spec.connectTimeoutNanos(), spec.handshakeTimeoutNanos());
@@ -188,7 +206,9 @@ final class NettyEngine implements QuicEngine {
       if (!connecting.isDone() && !heard(made[0])) {
         fail(made[0], result, new DialException(DialException.Reason.NO_ANSWER,
             "no answer within the connect timeout ("
-                + TimeUnit.NANOSECONDS.toMillis(spec.connectTimeoutNanos()) + " ms)", null));
+                + TimeUnit.NANOSECONDS.toMillis(spec.connectTimeoutNanos()) + " ms): is the"
+                + " server running, does a firewall drop UDP to it, or is it a TCP-only"
+                + " server?", null));
       }
     }, spec.connectTimeoutNanos(), TimeUnit.NANOSECONDS);
     ScheduledFuture<?> deadline = udp.eventLoop().schedule(() -> {
@@ -207,7 +227,7 @@ final class NettyEngine implements QuicEngine {
           ch.close(true, 0, io.netty.buffer.Unpooled.EMPTY_BUFFER); // abandoned meanwhile
         }
       } else if (!result.isDone()) {
-        result.completeExceptionally(failure(f.cause()));
+        result.completeExceptionally(failure(f.cause(), spec, tls.check(), made[0]));
       }
     });
     result.whenComplete((c, e) -> {
@@ -234,26 +254,64 @@ final class NettyEngine implements QuicEngine {
     }
   }
 
+  /**
+   * Why a dial failed. BoringSSL reports any refused certificate as "CERTIFICATE_VERIFY_FAILED";
+   * the certificate check, which ran for this connection's SSLEngine, says why in words, with
+   * the real exception as the cause.
+   */
+  private static DialException failure(Throwable cause, DialSpec spec,
+      ServerCertificateCheck check, QuicChannel ch) {
+    DialException why = certificateFailure(spec, check, ch, cause);
+    return why != null ? why : failure(cause);
+  }
+
+  /** The certificate check's account of a failed dial, or null if it has none. */
+  private static DialException certificateFailure(DialSpec spec, ServerCertificateCheck check,
+      QuicChannel ch, Throwable cause) {
+    if (check != null && ch != null) {
+      javax.net.ssl.SSLEngine engine = ch.sslEngine();
+      String why = engine == null ? null : check.explain(engine, spec.host(), false);
+      if (why != null) {
+        java.security.cert.CertificateException refused = check.refusal(engine);
+        DialException d = new DialException(DialException.Reason.TLS, why,
+            refused != null ? refused : cause);
+        if (refused != null) {
+          d.addSuppressed(cause);
+        }
+        return d;
+      }
+    }
+    return null;
+  }
+
+  private static DialException closedByPeer(QuicConnectionCloseEvent ev, Throwable cause) {
+    CloseInfo info = new CloseInfo(ev.isApplicationClose()
+        ? CloseInfo.Kind.PEER_APPLICATION : CloseInfo.Kind.PEER_TRANSPORT, ev.error(),
+        NettyConnection.reasonOf(ev)); // reason() throws on an empty phrase
+    return new DialException(ev.isTlsError() ? DialException.Reason.TLS
+        : DialException.Reason.CLOSED_BY_PEER, info.describeHandshakeClose(), cause, info);
+  }
+
   private static DialException failure(Throwable cause) {
     if (cause instanceof QuicClosedChannelException) {
       QuicConnectionCloseEvent ev = ((QuicClosedChannelException) cause).event();
       if (ev != null) {
-        CloseInfo info = new CloseInfo(ev.isApplicationClose()
-            ? CloseInfo.Kind.PEER_APPLICATION : CloseInfo.Kind.PEER_TRANSPORT, ev.error(),
-            new String(ev.reason(), StandardCharsets.UTF_8));
-        return new DialException(ev.isTlsError() ? DialException.Reason.TLS
-            : DialException.Reason.CLOSED_BY_PEER, "the server closed the connection: "
-            + info.reason() + " (error " + ev.error() + ")", cause, info);
+        return closedByPeer(ev, cause);
       }
     }
     if (cause instanceof SSLException) {
-      return new DialException(DialException.Reason.TLS, String.valueOf(cause.getMessage()),
-          cause);
+      return new DialException(DialException.Reason.TLS, "TLS handshake failed: "
+          + cause.getMessage(), cause);
     }
     if (cause instanceof PortUnreachableException) {
       return new DialException(DialException.Reason.REFUSED_BY_NETWORK,
           String.valueOf(cause.getMessage()), cause);
     }
     return new DialException(DialException.Reason.OTHER, String.valueOf(cause), cause);
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Future<QuicChannel>[] newFutureArray() {
+    return (Future<QuicChannel>[]) new Future<?>[1];
   }
 }

@@ -2,6 +2,7 @@ package dev.brpc.quic.netty;
 
 import dev.brpc.quic.engine.DialSpec;
 import dev.brpc.quic.engine.ListenSpec;
+import dev.brpc.quic.engine.ServerCertificateCheck;
 import io.netty.handler.codec.quic.QuicSslContext;
 import io.netty.handler.codec.quic.QuicSslContextBuilder;
 import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
@@ -13,7 +14,6 @@ import java.security.cert.Certificate;
 import java.util.Map;
 import java.util.WeakHashMap;
 import javax.net.ssl.KeyManagerFactory;
-import javax.net.ssl.TrustManagerFactory;
 
 /**
  * TLS contexts for quiche's BoringSSL, from the same options the kwik engine takes.
@@ -28,7 +28,7 @@ import javax.net.ssl.TrustManagerFactory;
 final class NettyTls {
   private static final Object NO_TRUST_SOURCE = new Object();
   private static final Object INSECURE = new Object();
-  private static final Map<Object, Map<String, QuicSslContext>> clientContexts =
+  private static final Map<Object, Map<String, Client>> clientContexts =
       new WeakHashMap<>();
 
   private NettyTls() {}
@@ -57,37 +57,36 @@ final class NettyTls {
     }
   }
 
-  static QuicSslContext client(DialSpec spec) throws IOException {
+  /** A dialer's TLS context and, unless insecure, the check that verifies servers in it. */
+  record Client(QuicSslContext context, ServerCertificateCheck check) {}
+
+  static Client client(DialSpec spec) throws IOException {
     Object source = spec.insecure() ? INSECURE
         : spec.trustManager() != null ? spec.trustManager()
         : spec.trustStore() != null ? spec.trustStore()
         : NO_TRUST_SOURCE;
     synchronized (clientContexts) {
-      QuicSslContext cached = clientContexts.computeIfAbsent(source, k -> new java.util.HashMap<>())
+      Client cached = clientContexts.computeIfAbsent(source, k -> new java.util.HashMap<>())
           .get(spec.alpn());
       if (cached != null) {
         return cached;
       }
     }
     QuicSslContextBuilder b = QuicSslContextBuilder.forClient().applicationProtocols(spec.alpn());
+    ServerCertificateCheck check = null;
     try {
       if (spec.insecure()) {
         b.trustManager(InsecureTrustManagerFactory.INSTANCE);
       } else {
-        if (spec.trustManager() != null) {
-          b.trustManager(spec.trustManager());
-        } else {
-          TrustManagerFactory tmf = TrustManagerFactory.getInstance(
-              TrustManagerFactory.getDefaultAlgorithm());
-          tmf.init(spec.trustStore()); // null: the JDK's default trust
-          b.trustManager(tmf);
-        }
+        // Called with each connection's SSLEngine, the key under which it remembers why.
+        check = ServerCertificateCheck.of(spec);
+        b.trustManager(check);
         b.endpointIdentificationAlgorithm("HTTPS");
       }
     } catch (GeneralSecurityException e) {
       throw new IOException("cannot use the trust settings: " + e.getMessage(), e);
     }
-    QuicSslContext built = b.build();
+    Client built = new Client(b.build(), check);
     synchronized (clientContexts) {
       clientContexts.computeIfAbsent(source, k -> new java.util.HashMap<>())
           .putIfAbsent(spec.alpn(), built);

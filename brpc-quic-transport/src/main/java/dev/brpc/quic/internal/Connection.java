@@ -404,8 +404,12 @@ final class Connection {
         }
         break;
       case PEER_TRANSPORT:
-        status = Status.UNAVAILABLE.withDescription("connection closed by peer: transport error "
-            + info.code() + (info.reason().isEmpty() ? "" : " " + info.reason()));
+        String name = CloseInfo.transportErrorName(info.code());
+        status = Status.UNAVAILABLE.withDescription((info.code() == 2
+            ? "connection refused by the peer: it is shutting down or not accepting connections"
+            : "connection closed by the peer: " + (name != null ? name
+                : "transport error " + info.code()))
+            + (info.reason().isEmpty() ? "" : " (\"" + info.reason() + "\")"));
         break;
       case IDLE_TIMEOUT:
       case LOST:

@@ -4,6 +4,7 @@ import dev.brpc.quic.engine.QuicPackets;
 import java.io.IOException;
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
+import java.net.PortUnreachableException;
 import java.net.SocketException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
@@ -58,7 +59,9 @@ import java.util.logging.Logger;
  * <p>{@code HandshakeSplittingSocketTest} reproduces the drop on bare kwik;
  * {@code FirstRequestDelayTest} checks the datagrams a channel sends.
  *
- * <p>It also drops, as RFC 9000 requires, long-header datagrams whose connection id lengths
+ * <p>A dialer connects it to the server, so that the OS's ICMP port unreachable reaches it
+ * ({@link #refused}): a dial to a port where nothing listens fails at once, not at the connect
+ * timeout. It also drops, as RFC 9000 requires, long-header datagrams whose connection id lengths
  * are invalid ({@link QuicPackets#hasInvalidConnectionIdLength}): a forged Retry like that
  * would abort a kwik 0.10.9 dial (RELIABILITY.md, "kwik's fixes after 0.10.9").
  *
@@ -74,6 +77,12 @@ public class HandshakeSplittingSocket extends DatagramSocket { // not final: tes
 
   /** Set once anything arrived: the server answers (see the connect deadline). */
   volatile boolean heard;
+  /**
+   * Set when the OS reported ICMP port unreachable for the server's address: nothing listens
+   * there. Only a connected socket sees it ({@code KwikEngine} connects it to the server).
+   */
+  volatile boolean refused;
+  private volatile Runnable onRefused = () -> { };
   /** The thread that builds the connection and then calls {@code connect()}. */
   private final Thread dialer = Thread.currentThread();
   private volatile boolean dialerParked;
@@ -98,13 +107,21 @@ public class HandshakeSplittingSocket extends DatagramSocket { // not final: tes
   @Override
   public void receive(DatagramPacket p) throws IOException {
     int capacity = p.getLength();
-    super.receive(p);
-    while (QuicPackets.hasInvalidConnectionIdLength(p.getData(), p.getOffset(), p.getLength())) {
+    while (true) {
+      p.setLength(capacity);
+      try {
+        super.receive(p);
+      } catch (PortUnreachableException e) {
+        refusedByNetwork(); // not kwik's business: kwik would end the connection abruptly
+        continue;
+      }
+      if (!QuicPackets.hasInvalidConnectionIdLength(p.getData(), p.getOffset(),
+          p.getLength())) {
+        break;
+      }
       // RFC 9000 says drop it; kwik 0.10.9 would abort the dial on a forged Retry like it.
       log.log(Level.FINE, "dropped a datagram from {0} with an invalid connection id length",
           p.getSocketAddress());
-      p.setLength(capacity);
-      super.receive(p);
     }
     heard = true;
     if (!dialerParked) {
@@ -147,6 +164,22 @@ public class HandshakeSplittingSocket extends DatagramSocket { // not final: tes
     return stack.length == 0; // no stack to look at: cannot tell, do not hold kwik up
   }
 
+  /** Runs {@code r} (on whichever kwik thread saw it) when the network refuses the server. */
+  void onRefused(Runnable r) {
+    onRefused = r;
+    if (refused) {
+      r.run();
+    }
+  }
+
+  private void refusedByNetwork() {
+    if (!refused) {
+      log.log(Level.FINE, "ICMP port unreachable from {0}", getRemoteSocketAddress());
+    }
+    refused = true;
+    onRefused.run();
+  }
+
   @Override
   public void send(DatagramPacket p) throws IOException {
     byte[] data = p.getData();
@@ -154,13 +187,22 @@ public class HandshakeSplittingSocket extends DatagramSocket { // not final: tes
     int length = p.getLength();
     int first = QuicPackets.handshakePacketLength(data, offset, length);
     if (first <= 0 || first >= length) {
-      super.send(p);
+      sendOne(p);
       return;
     }
     log.log(Level.FINER, "sending a Handshake packet of {0} bytes apart from the {1} bytes"
         + " coalesced after it", new Object[] {first, length - first});
-    super.send(slice(p, offset, first));
-    super.send(slice(p, offset + first, length - first));
+    sendOne(slice(p, offset, first));
+    sendOne(slice(p, offset + first, length - first));
+  }
+
+  /** A pending ICMP error may surface on a send too: noted, and the datagram counts as lost. */
+  private void sendOne(DatagramPacket p) throws IOException {
+    try {
+      super.send(p);
+    } catch (PortUnreachableException e) {
+      refusedByNetwork();
+    }
   }
 
   private static DatagramPacket slice(DatagramPacket p, int offset, int length) {

@@ -133,7 +133,7 @@ final class KwikConnection implements EngineConnection {
     } else if (event.closedByPeer()) {
       info = new CloseInfo(CloseInfo.Kind.PEER_TRANSPORT,
           event.hasTransportError() ? event.transportErrorCode() : -1,
-          event.errorDescription());
+          transportReason(event.errorDescription()));
     } else if (event.closeReason() == ConnectionTerminatedEvent.CloseReason.IdleTimeout) {
       info = new CloseInfo(CloseInfo.Kind.IDLE_TIMEOUT, -1, "no packets for the idle timeout");
     } else if (event.closeReason() == ConnectionTerminatedEvent.CloseReason.ConnectionLost) {
@@ -161,6 +161,19 @@ final class KwikConnection implements EngineConnection {
     String rest = d.substring(prefix.length());
     return rest.startsWith(" (") && rest.endsWith(")") ? rest.substring(2, rest.length() - 1)
         : "";
+  }
+
+  /**
+   * The peer's reason phrase out of kwik's {@code "Transport error: <NAME> (<reason>)"}: the
+   * code is kept apart, and named by the transport.
+   */
+  static String transportReason(String description) {
+    if (description == null) {
+      return "";
+    }
+    java.util.regex.Matcher m = java.util.regex.Pattern
+        .compile("^Transport error: \\S+(?: \\((.*)\\))?$").matcher(description);
+    return m.matches() ? (m.group(1) == null ? "" : m.group(1)) : description;
   }
 
   /** The connection ended (or never came up): fails what waits and tells the handler once. */

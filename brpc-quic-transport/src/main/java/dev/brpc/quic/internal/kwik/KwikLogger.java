@@ -9,10 +9,11 @@ import tech.kwik.core.log.NullLogger;
  * {@code tech.kwik}. kwik reports routine events as errors (a connection closing, "sender is
  * looping in busy wait"), so its errors are logged at FINE and its warnings at FINER: quiet by
  * default, visible when {@code tech.kwik} is set to FINE or lower. An error that carries an
- * exception is kwik failing inside: logged at WARNING (a loss-detection handler that threw, a
- * handshake that failed), or at SEVERE when a connection's sender or receiver thread died,
+ * exception is kwik failing inside: logged at WARNING (a loss-detection handler that threw),
+ * or at SEVERE when a connection's sender or receiver thread died,
  * which leaves the connection unable to send or receive (a server connection is not even
- * closed: kwik only unregisters it). Tests fail on SEVERE records ({@code SevereLogs}).
+ * closed: kwik only unregisters it). A failed handshake is logged at FINE: the dial's Status
+ * says why. Tests fail on SEVERE records ({@code SevereLogs}).
  *
  * <p>Thread-safe: kwik calls it from its own threads.
  */
@@ -29,6 +30,12 @@ public final class KwikLogger extends NullLogger {
 
   @Override
   public void error(String message, Throwable error) {
+    if (message.startsWith("Handshake failed")) {
+      // A refused certificate, a TLS alert: the dial's Status already says why, in words
+      // (KwikEngine.failure); a stack trace at WARNING would be noise in every log.
+      log.log(Level.FINE, message, error);
+      return;
+    }
     boolean fatal = message.startsWith("Sender thread aborted")
         || message.startsWith("IOException while receiving datagrams")
         || message.endsWith("aborted due to internal error")

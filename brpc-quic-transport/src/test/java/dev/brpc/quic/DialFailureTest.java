@@ -1,0 +1,266 @@
+package dev.brpc.quic;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.brpc.quic.test.EchoGrpc;
+import dev.brpc.quic.test.Msg;
+import io.grpc.ManagedChannel;
+import io.grpc.Server;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.math.BigInteger;
+import java.net.DatagramSocket;
+import java.net.InetSocketAddress;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
+import java.security.cert.CertificateException;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Date;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import org.bouncycastle.asn1.x500.X500Name;
+import org.bouncycastle.asn1.x509.BasicConstraints;
+import org.bouncycastle.asn1.x509.Extension;
+import org.bouncycastle.asn1.x509.GeneralName;
+import org.bouncycastle.asn1.x509.GeneralNames;
+import org.bouncycastle.cert.X509v3CertificateBuilder;
+import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
+import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
+import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
+import org.bouncycastle.operator.ContentSigner;
+import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A dial that fails says why, in words a user can act on, with the real exception as the
+ * cause, and without a stack trace in the log (issue 20; README, Troubleshooting). Runs on
+ * each engine (brpc-quic-netty runs it again on the native one).
+ */
+class DialFailureTest {
+  private static final SelfSignedCertificate LOCALHOST = SelfSignedCertificate.generate("localhost");
+  private static final SelfSignedCertificate OTHER = SelfSignedCertificate.generate("other.example");
+  private static final String ENGINE = System.getProperty("brpc.quic.engine", "kwik");
+
+  private final List<Server> servers = new CopyOnWriteArrayList<>();
+  private final List<LogRecord> logged = new CopyOnWriteArrayList<>();
+  private final Handler capture = new Handler() {
+    @Override
+    public void publish(LogRecord r) {
+      if (r.getLevel().intValue() >= Level.WARNING.intValue()) {
+        logged.add(r);
+      }
+    }
+
+    @Override
+    public void flush() {}
+
+    @Override
+    public void close() {}
+  };
+
+  @BeforeEach
+  void captureLogs() {
+    Logger.getLogger("").addHandler(capture);
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    Logger.getLogger("").removeHandler(capture);
+    for (Server s : servers) {
+      s.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+    }
+  }
+
+  private int server(SelfSignedCertificate cert) throws Exception {
+    Server s = QuicServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+        .useTransportSecurity(cert).addService(new EchoService()).build().start();
+    servers.add(s);
+    return s.getPort();
+  }
+
+  @Test
+  void untrustedCertificate_saysSoAndWhatToTrust() throws Exception {
+    Status s = fail(QuicChannelBuilder.forAddress("localhost", server(LOCALHOST))
+        .trustCertificate(OTHER.certificate()));
+    assertDescribes(s, "is not trusted", "none of the certificates this channel trusts",
+        "trustCertificate");
+    assertCause(s, CertificateException.class);
+  }
+
+  @Test
+  void noTrustConfigured_saysWhichBuilderCallFixesIt() throws Exception {
+    Status s = fail(QuicChannelBuilder.forAddress("localhost", server(LOCALHOST)));
+    assertDescribes(s, "is not trusted", "no trust was configured", "trustCertificate(s)");
+    assertCause(s, CertificateException.class);
+  }
+
+  @Test
+  void certificateForAnotherHost_namesBoth() throws Exception {
+    Status s = fail(QuicChannelBuilder.forAddress("localhost", server(OTHER))
+        .trustCertificate(OTHER.certificate()));
+    assertDescribes(s, "not for localhost", "it names other.example");
+  }
+
+  @Test
+  void dialledByIpAddress_withACertificateForAName_namesBoth() throws Exception {
+    Status s = fail(QuicChannelBuilder.forAddress("127.0.0.1", server(LOCALHOST))
+        .trustCertificate(LOCALHOST.certificate()));
+    assertDescribes(s, "not for 127.0.0.1", "it names localhost", "IP address");
+  }
+
+  /**
+   * A certificate past its validity, issued by a trusted CA. (A trusted self-signed certificate
+   * is a trust anchor, whose dates the JDK does not check.)
+   */
+  @Test
+  void expiredCertificate_saysWhen() throws Exception {
+    KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
+    generator.initialize(256);
+    KeyPair caKey = generator.generateKeyPair();
+    KeyPair leafKey = generator.generateKeyPair();
+    Instant now = Instant.now();
+    X500Name caName = new X500Name("CN=test CA");
+    X509v3CertificateBuilder ca = new JcaX509v3CertificateBuilder(caName, BigInteger.ONE,
+        Date.from(now.minus(Duration.ofDays(30))), Date.from(now.plus(Duration.ofDays(30))),
+        caName, caKey.getPublic())
+        .addExtension(Extension.basicConstraints, true, new BasicConstraints(true));
+    X509v3CertificateBuilder leaf = new JcaX509v3CertificateBuilder(caName, BigInteger.TWO,
+        Date.from(now.minus(Duration.ofDays(30))), Date.from(now.minus(Duration.ofDays(1))),
+        new X500Name("CN=localhost"), leafKey.getPublic())
+        .addExtension(Extension.subjectAlternativeName, false,
+            new GeneralNames(new GeneralName(GeneralName.dNSName, "localhost")));
+    ContentSigner signer = new JcaContentSignerBuilder("SHA256withECDSA")
+        .build(caKey.getPrivate());
+    JcaX509CertificateConverter converter = new JcaX509CertificateConverter();
+    X509Certificate caCert = converter.getCertificate(ca.build(signer));
+    X509Certificate leafCert = converter.getCertificate(leaf.build(signer));
+    Server server = QuicServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+        .useTransportSecurity(pem(leafCert), pem(leafKey.getPrivate()))
+        .addService(new EchoService()).build().start();
+    servers.add(server);
+    Status s = fail(QuicChannelBuilder.forAddress("localhost", server.getPort())
+        .trustCertificate(caCert));
+    assertDescribes(s, "expired on");
+    assertCause(s, CertificateException.class);
+  }
+
+  private static java.io.InputStream pem(Object o) throws java.io.IOException {
+    java.io.StringWriter out = new java.io.StringWriter();
+    try (JcaPEMWriter w = new JcaPEMWriter(out)) {
+      w.writeObject(o instanceof java.security.PrivateKey
+          ? new org.bouncycastle.openssl.jcajce.JcaPKCS8Generator((java.security.PrivateKey) o,
+              null).generate()
+          : o);
+    }
+    return new java.io.ByteArrayInputStream(out.toString().getBytes(
+        java.nio.charset.StandardCharsets.US_ASCII));
+  }
+
+  @Test
+  void nothingListens_isRefusedAtOnceOrSaysWhatToCheck() throws Exception {
+    int closed;
+    try (DatagramSocket d = new DatagramSocket(0)) {
+      closed = d.getLocalPort();
+    }
+    QuicChannelBuilder b = QuicChannelBuilder.forAddress("localhost", closed)
+        .trustCertificate(LOCALHOST.certificate());
+    if (ENGINE.equals("kwik")) {
+      // The connect timeout is longer than the call's deadline: only the OS's ICMP port
+      // unreachable can make the call fail UNAVAILABLE (RELIABILITY.md has no other way).
+      Status s = fail(b.connectTimeout(60, TimeUnit.SECONDS));
+      assertDescribes(s, "connection refused", "nothing listens on UDP port " + closed);
+    } else {
+      // The native engine's UDP socket is shared and unconnected: it does not see the ICMP
+      // (README, Troubleshooting), so the connect timeout ends the dial, with a hint.
+      Status s = fail(b.connectTimeout(500, TimeUnit.MILLISECONDS));
+      assertDescribes(s, "no answer within the connect timeout", "firewall", "TCP-only");
+    }
+  }
+
+  /** A server shutting down refuses new connections at once, and says so once, in words. */
+  @Test
+  void serverShuttingDown_refusesNewConnections_inWords() throws Exception {
+    Server server = QuicServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+        .useTransportSecurity(LOCALHOST).addService(new EchoService()).build().start();
+    servers.add(server);
+    ManagedChannel first = QuicChannelBuilder.forAddress("localhost", server.getPort())
+        .trustCertificate(LOCALHOST.certificate()).build();
+    try {
+      // A call left open keeps the server draining (with none, it would close its port).
+      java.util.concurrent.CompletableFuture<Msg> echoed = new java.util.concurrent.CompletableFuture<>();
+      io.grpc.stub.StreamObserver<Msg> open = EchoGrpc.newStub(first).bidi(
+          new io.grpc.stub.StreamObserver<Msg>() {
+            @Override
+            public void onNext(Msg m) {
+              echoed.complete(m);
+            }
+
+            @Override
+            public void onError(Throwable t) {
+              echoed.completeExceptionally(t);
+            }
+
+            @Override
+            public void onCompleted() {}
+          });
+      open.onNext(Msg.newBuilder().setText("x").build());
+      echoed.get(20, TimeUnit.SECONDS);
+      server.shutdown(); // draining: the first connection stays, new ones are refused
+      Status s = fail(QuicChannelBuilder.forAddress("localhost", server.getPort())
+          .trustCertificate(LOCALHOST.certificate()));
+      assertDescribes(s, "refused", "shutting down or not accepting connections");
+      open.onCompleted();
+    } finally {
+      first.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+    }
+  }
+
+  /** Makes one call, which must fail UNAVAILABLE (never at its deadline); returns its Status. */
+  private Status fail(QuicChannelBuilder builder) throws Exception {
+    ManagedChannel channel = builder.handshakeTimeout(30, TimeUnit.SECONDS).build();
+    try {
+      StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
+          StatusRuntimeException.class, () -> EchoGrpc.newBlockingStub(channel)
+              .withDeadlineAfter(40, TimeUnit.SECONDS).unary(Msg.newBuilder().setText("x")
+                  .build()));
+      assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode(), e.getStatus().toString());
+      return e.getStatus();
+    } finally {
+      channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+    }
+  }
+
+  private void assertDescribes(Status s, String... parts) {
+    String d = String.valueOf(s.getDescription());
+    for (String part : parts) {
+      assertTrue(d.contains(part), "\"" + part + "\" not in: " + d);
+    }
+    for (String noise : List.of("tech.kwik", "agent15", "OPENSSL", "()")) {
+      assertTrue(!d.contains(noise), "\"" + noise + "\" in: " + d);
+    }
+    List<String> traces = logged.stream().filter(r -> r.getThrown() != null)
+        .map(r -> r.getLoggerName() + ": " + r.getMessage()).toList();
+    assertEquals(List.of(), traces, "stack traces logged at WARNING or above");
+  }
+
+  private static void assertCause(Status s, Class<? extends Throwable> type) {
+    assertNotNull(s.getCause(), "no cause");
+    for (Throwable t = s.getCause(); t != null; t = t.getCause()) {
+      if (type.isInstance(t)) {
+        return;
+      }
+    }
+    throw new AssertionError("no " + type.getSimpleName() + " in the causes of " + s);
+  }
+}
