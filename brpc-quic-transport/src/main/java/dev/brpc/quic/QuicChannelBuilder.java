@@ -197,8 +197,9 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
    * long, the connection is probed with a PING; if nothing arrives for as long again, it is
    * closed and its calls fail UNAVAILABLE ("connection stalled"), well before the QUIC idle
    * timeout would end them. A quiet connection with open calls (a long poll) costs one PING
-   * round trip per period. Default 5 seconds; at least 100 ms; {@code Long.MAX_VALUE}
-   * nanoseconds (or more) switches the watchdog off.
+   * round trip per period. It is also how long an {@link #idleProbeTime idle probe} waits for
+   * its answer. Default 5 seconds; at least 100 ms; {@code Long.MAX_VALUE} nanoseconds (or
+   * more) switches the watchdog off for calls.
    */
   public QuicChannelBuilder stallTimeout(long timeout, TimeUnit unit) {
     checkArgument(timeout > 0, "stallTimeout must be > 0");
@@ -206,6 +207,22 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
         TimeUnit.MILLISECONDS.toNanos(100));
     return this;
   }
+  /**
+   * Dead-peer detection on a connection without calls: when nothing has arrived from the peer
+   * for this long, the connection is probed with a PING; if nothing arrives within the {@link
+   * #stallTimeout stall timeout}, the peer is taken for gone (a killed process, a lost network:
+   * over UDP nobody says so) and the connection is closed, UNAVAILABLE "peer not answering".
+   * With the defaults (4 s and 5 s) a vanished peer is noticed within about 10 s, whichever
+   * side it was; a live idle connection costs one PING and its answer per period (README, "A
+   * dead peer"). At least 100 ms; {@code Long.MAX_VALUE} nanoseconds (or more) switches it off,
+   * leaving a silent peer to the QUIC idle timeout.
+   */
+  public QuicChannelBuilder idleProbeTime(long time, TimeUnit unit) {
+    checkArgument(time > 0, "idleProbeTime must be > 0");
+    options.config.idleProbeNanos = Math.max(unit.toNanos(time), TimeUnit.MILLISECONDS.toNanos(100));
+    return this;
+  }
+
 
   @Override
   public QuicChannelBuilder keepAliveWithoutCalls(boolean enable) {

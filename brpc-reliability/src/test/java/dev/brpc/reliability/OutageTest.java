@@ -379,4 +379,66 @@ class OutageTest {
     assertTrue(net.disconnected.isEmpty(), "the server dropped the client");
     quiet.cancel(true);
   }
+  /**
+   * The idle half (issue 20, README "A dead peer"): no calls open, QUIC's idle timeout a
+   * minute. While the link lives, the idle probes (1 s here) go back and forth and nobody is cut
+   * off; once it dies, a probe goes unanswered for the stall timeout (2 s: under load a PING
+   * round trip through the relay can take most of a second) and both sides end the connection
+   * in seconds: the server drops the client, the client reports "peer not answering" and is
+   * back once the link is.
+   */
+  @Test
+  void anIdleLinkThatDies_isNoticedOnBothSidesInSeconds_whileALiveOneStaysUp()
+      throws Exception {
+    net = new Net(56, b -> b.idleTimeout(60, TimeUnit.SECONDS)
+        .transport(t -> t.idleProbeTime(1, TimeUnit.SECONDS).stallTimeout(2, TimeUnit.SECONDS)));
+    LinkedBlockingQueue<UUID> clientConnected = new LinkedBlockingQueue<>();
+    LinkedBlockingQueue<Status> clientLost = new LinkedBlockingQueue<>();
+    BrpcClient client = net.connect(net.viaRelay(new ProbeService())
+        .idleTimeout(60, TimeUnit.SECONDS)
+        .transport(t -> t.idleProbeTime(1, TimeUnit.SECONDS).stallTimeout(2, TimeUnit.SECONDS))
+        .addListener(new BrpcClient.Listener() {
+          @Override
+          public void connected(UUID id) {
+            clientConnected.add(id);
+          }
+
+          @Override
+          public void disconnected(UUID id, Status status) {
+            clientLost.add(status);
+          }
+        }));
+    UUID first = clientConnected.poll(10, TimeUnit.SECONDS);
+    assertEquals(client.id(), first);
+    assertEquals(first, net.connected.poll(10, TimeUnit.SECONDS));
+
+    // Live and idle: ten probe rounds (a PING and its answer, a packet each way, each) pass.
+    long upBefore = net.relay.counters(Direction.TO_SERVER).packetsOut();
+    long downBefore = net.relay.counters(Direction.TO_CLIENT).packetsOut();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+    while (net.relay.counters(Direction.TO_SERVER).packetsOut() - upBefore < 10
+        || net.relay.counters(Direction.TO_CLIENT).packetsOut() - downBefore < 10) {
+      assertTrue(System.nanoTime() < deadline, "the idle link went quiet: no probes");
+      TimeUnit.MILLISECONDS.sleep(50); // polling the relay's counters, not synchronising
+    }
+    assertTrue(net.disconnected.isEmpty(), "the server dropped a live idle client");
+    assertTrue(clientLost.isEmpty(), "the client dropped a live idle connection");
+    assertEquals(first, client.id(), "the client reconnected");
+
+    long down = System.nanoTime();
+    net.relay.blackhole(true);
+    assertEquals(first, net.disconnected.poll(40, TimeUnit.SECONDS),
+        "the server did not drop the silent client");
+    Status lost = clientLost.poll(40, TimeUnit.SECONDS);
+    assertNotNull(lost, "the client did not notice");
+    long noticedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - down);
+    assertEquals(Status.Code.UNAVAILABLE, lost.getCode(), lost.toString());
+    assertTrue(String.valueOf(lost.getDescription()).contains("peer not answering"),
+        lost.toString());
+
+    net.relay.blackhole(false);
+    assertNotNull(clientConnected.poll(30, TimeUnit.SECONDS), "the client did not come back");
+    Profile.record("idle link dies, idle probe 1 s, stall timeout 2 s, idle timeout 60 s",
+        "both sides noticed within " + noticedMs + " ms; the client came back");
+  }
 }

@@ -133,8 +133,15 @@ final class Connection {
     this.localAddress = engine.localAddress();
     this.config = config;
     this.id = "quic-" + ids.incrementAndGet();
-    this.watchdog = config.stallTimeoutNanos == Long.MAX_VALUE ? null
-        : new StallWatchdog(id, config.stallTimeoutNanos, new StallWatchdog.Actions() {
+    this.watchdog =
+        config.stallTimeoutNanos == Long.MAX_VALUE && config.idleProbeNanos == Long.MAX_VALUE
+        ? null : new StallWatchdog(id, config.stallTimeoutNanos, config.idleProbeNanos,
+            new StallWatchdog.Actions() {
+              @Override
+              public boolean ready() {
+                return settingsQueued && peerSettings.isDone();
+              }
+
               @Override
               public boolean callsOpen() {
                 synchronized (lock) {

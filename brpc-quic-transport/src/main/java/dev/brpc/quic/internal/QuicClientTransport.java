@@ -224,9 +224,11 @@ final class QuicClientTransport
             SharedExecutors.timer(), config.keepAliveTimeNanos, config.keepAliveTimeoutNanos,
             config.keepAliveWithoutCalls);
         keepAlive.onTransportStarted();
-      } else if (dialer != null) {
+      } else if (dialer != null && config.idleProbeNanos
+          > Math.max(TimeUnit.MILLISECONDS.toNanos(500), config.idleTimeoutNanos / 3)) {
         // QUIC closes a connection after its idle timeout without packets; a grpc channel's
-        // connection is expected to stay up while idle, as an HTTP/2 connection does.
+        // connection is expected to stay up while idle, as an HTTP/2 connection does. (The
+        // connection's idle probes, when they come often enough, do that already.)
         long period = Math.max(TimeUnit.MILLISECONDS.toNanos(500), config.idleTimeoutNanos / 3);
         keepOpen = SharedExecutors.timer().scheduleWithFixedDelay(
             () -> c.ping(NOOP_PING, Runnable::run), period, period, TimeUnit.NANOSECONDS);

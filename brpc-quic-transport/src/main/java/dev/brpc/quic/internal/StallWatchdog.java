@@ -8,19 +8,22 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * Notices a connection that went silent under calls in flight, whatever the engine, and ends
- * it well before the QUIC idle timeout would, so that callers fail at once with UNAVAILABLE
- * and a {@code BrpcClient} reconnects (RELIABILITY.md, "the silent connection").
+ * Notices a connection whose peer went silent, whatever the engine, and ends it well before
+ * the QUIC idle timeout would, so that callers fail at once with UNAVAILABLE, the server's
+ * registry lets a vanished client go, and a {@code BrpcClient} reconnects (RELIABILITY.md, "the
+ * silent connection"; README, "A dead peer").
  *
  * <p>Progress is anything read from the peer: call bytes, a FIN, a reset, a control frame
- * ({@link #progress}). While calls are open ({@link Actions#callsOpen}) and nothing has
- * arrived for {@code stallNanos}, the watchdog sends a PING; a live peer answers it at once,
- * however quiet its calls are (a long poll, say). If nothing at all arrives within {@code
- * stallNanos} more, the connection is closed with UNAVAILABLE, unless our own consumer is what
- * holds the peer back ({@link Actions#heldBack}). A connection without calls is left to
- * keepalive and the idle timeout. So a stall costs the calls on it at most twice {@code
- * stallNanos}, and a quiet connection with open calls one PING round trip per {@code
- * stallNanos}.
+ * ({@link #progress}). Once nothing has arrived for {@code stallNanos} while calls are open
+ * ({@link Actions#callsOpen}), or for {@code idleProbeNanos} while none are, the watchdog
+ * sends a PING; a live peer answers it at once, however quiet its calls are (a long poll,
+ * say). If nothing at all arrives within the probe timeout ({@code stallNanos}, or {@code
+ * idleProbeNanos} when the call watchdog is off), the connection is closed with UNAVAILABLE,
+ * unless our own consumer is what holds the peer back ({@link Actions#heldBack}). So a peer
+ * that vanished (a process killed, a network gone) costs the calls on it at most twice {@code
+ * stallNanos}, is noticed on an idle connection within {@code idleProbeNanos + stallNanos},
+ * and a live quiet connection costs one PING round trip per period, whichever side sends it
+ * (the other side's silence clock restarts with the PING).
  *
  * <p>Thread-safe. {@link #progress} runs on engine threads and only writes a volatile; the
  * checks run on {@link SharedExecutors#timer()}.
@@ -30,6 +33,12 @@ final class StallWatchdog {
 
   /** What the watchdog asks of, and does to, its connection. */
   interface Actions {
+    /**
+     * Whether both sides' SETTINGS are through: before, a PING cannot be sent or answered, and
+     * the handshake timeout watches the connection.
+     */
+    boolean ready();
+
     /** Whether calls are open: only then is the peer's silence suspicious. */
     boolean callsOpen();
 
@@ -48,7 +57,12 @@ final class StallWatchdog {
   }
 
   private final String name;
+  /** Silence with calls open before a probe; Long.MAX_VALUE: not probed for calls. */
   private final long stallNanos;
+  /** Silence without calls before a probe; Long.MAX_VALUE: idle connections not probed. */
+  private final long idleProbeNanos;
+  /** How long a probe waits for anything from the peer before the connection is closed. */
+  private final long probeTimeoutNanos;
   private final Actions actions;
   private volatile long lastProgressNanos = System.nanoTime();
   private final Object lock = new Object();
@@ -57,15 +71,20 @@ final class StallWatchdog {
   @GuardedBy("lock") private ScheduledFuture<?> task;
   @GuardedBy("lock") private boolean stopped;
 
-  StallWatchdog(String name, long stallNanos, Actions actions) {
+  /** At least one of {@code stallNanos} and {@code idleProbeNanos} is finite. */
+  StallWatchdog(String name, long stallNanos, long idleProbeNanos, Actions actions) {
     this.name = name;
     this.stallNanos = stallNanos;
+    this.idleProbeNanos = idleProbeNanos;
+    this.probeTimeoutNanos = stallNanos != Long.MAX_VALUE ? stallNanos : idleProbeNanos;
     this.actions = actions;
   }
 
-  /** Checks four times per {@code stallNanos}, so a stall is acted on within 1.25 of it. */
+  /**
+   * Checks four times per the shorter period, so silence is acted on within 1.25 of it.
+   */
   void start() {
-    long period = Math.max(1, stallNanos / 4);
+    long period = Math.max(1, Math.min(stallNanos, idleProbeNanos) / 4);
     synchronized (lock) {
       if (stopped || task != null) {
         return;
@@ -93,10 +112,14 @@ final class StallWatchdog {
   }
 
   private void check() {
+    if (!actions.ready()) {
+      return;
+    }
     long now = System.nanoTime();
     long silent = now - lastProgressNanos;
     boolean probe = false;
     boolean close = false;
+    boolean callsOpen = false;
     synchronized (lock) {
       if (stopped) {
         return;
@@ -105,7 +128,8 @@ final class StallWatchdog {
         probing = false; // answered (or something else came): alive
       }
       if (probing) {
-        if (now - probeSentNanos >= stallNanos) {
+        if (now - probeSentNanos >= probeTimeoutNanos) {
+          callsOpen = actions.callsOpen();
           if (actions.heldBack()) {
             probeSentNanos = now; // our own consumer is behind: keep the peer informed
             probe = true;
@@ -113,22 +137,32 @@ final class StallWatchdog {
             close = true;
           }
         }
-      } else if (silent >= stallNanos && actions.callsOpen()) {
-        probing = true;
-        probeSentNanos = now;
-        probe = true;
+      } else if (silent >= Math.min(stallNanos, idleProbeNanos)) {
+        callsOpen = actions.callsOpen();
+        if (silent >= (callsOpen ? stallNanos : idleProbeNanos)) {
+          probing = true;
+          probeSentNanos = now;
+          probe = true;
+        }
       }
     }
     if (probe) {
-      log.log(Level.FINE, "{0}: nothing from the peer for {1} ms with calls open; probing",
-          new Object[] {name, TimeUnit.NANOSECONDS.toMillis(silent)});
+      log.log(Level.FINE, "{0}: nothing from the peer for {1} ms {2}; probing",
+          new Object[] {name, TimeUnit.NANOSECONDS.toMillis(silent),
+              callsOpen ? "with calls open" : "(no calls)"});
       actions.sendProbe();
     } else if (close) {
       stop();
-      Status s = Status.UNAVAILABLE.withDescription("connection stalled: nothing from the peer"
-          + " for " + TimeUnit.NANOSECONDS.toMillis(silent) + " ms with calls open, and no"
-          + " answer to a PING");
-      log.log(Level.INFO, "{0}: {1}", new Object[] {name, s.getDescription()});
+      long ms = TimeUnit.NANOSECONDS.toMillis(silent);
+      Status s = Status.UNAVAILABLE.withDescription(callsOpen
+          ? "connection stalled: nothing from the peer for " + ms + " ms with calls open, and"
+              + " no answer to a PING"
+          : "peer not answering: nothing from it for " + ms + " ms and no answer to a PING;"
+              + " it is likely gone (process ended or network lost)");
+      // A stall under calls is worth an operator's glance; an idle peer that went away is the
+      // life of a fleet (the registry's listeners hear of it), so FINE.
+      log.log(callsOpen ? Level.INFO : Level.FINE, "{0}: {1}",
+          new Object[] {name, s.getDescription()});
       actions.close(s);
     }
   }

@@ -52,4 +52,11 @@ public final class TransportConfig {
    * Long.MAX_VALUE disables it.
    */
   public long stallTimeoutNanos = TimeUnit.SECONDS.toNanos(5);
+  /**
+   * With no calls open and nothing from the peer for this long, the connection is probed with
+   * a PING, and closed UNAVAILABLE if nothing arrives within the stall timeout: a peer that
+   * vanished without a word (killed, unplugged) is noticed in about this plus the stall
+   * timeout, not at the QUIC idle timeout ({@code StallWatchdog}). Long.MAX_VALUE disables it.
+   */
+  public long idleProbeNanos = TimeUnit.SECONDS.toNanos(4);
 }

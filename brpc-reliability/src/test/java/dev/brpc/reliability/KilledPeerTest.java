@@ -1,0 +1,161 @@
+package dev.brpc.reliability;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.common.util.concurrent.ListenableFuture;
+import dev.brpc.ClientListener;
+import dev.brpc.ConnectedClient;
+import dev.brpc.reliability.proto.Msg;
+import dev.brpc.reliability.proto.ProbeGrpc;
+import io.grpc.Status;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * A client in another JVM is killed with SIGKILL: over UDP nobody tells the server, so the
+ * transport's own probes must (issue 20 item 3). Server and client run with the default
+ * settings: no keepalive, the 30 s QUIC idle timeout, the 4 s idle probe and the 5 s stall
+ * timeout. Runs on each engine (the child JVM gets the test JVM's {@code brpc.quic.engine}).
+ */
+@ExtendWith(dev.brpc.testing.ThreadDumpOnFailure.class)
+class KilledPeerTest {
+  /**
+   * The design bounds (README, "A dead peer"): idle, 4 s of silence, a PING, 5 s for its
+   * answer, each acted on within a watchdog period (1 s): 11 s; with calls open, 5 s + 5 s and
+   * two periods of 1.25 s: 12.5 s. These allow a busy machine's late timers on top.
+   */
+  private static final long IDLE_BOUND_MS = 16_000;
+  private static final long IN_FLIGHT_BOUND_MS = 18_000;
+
+  private final LinkedBlockingQueue<Status> left = new LinkedBlockingQueue<>();
+  private Net net;
+  private Process child;
+  private final Semaphore childHanging = new Semaphore(0);
+
+  @AfterEach
+  void tearDown() throws Exception {
+    if (child != null) {
+      child.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+    }
+    if (net != null) {
+      net.close();
+    }
+  }
+
+  private void startServer() throws Exception {
+    net = new Net(81, b -> b.addListener(new ClientListener<>() {
+      @Override
+      public void disconnected(ConnectedClient<ProbeGrpc.ProbeBlockingStub> client,
+          Status status) {
+        left.add(status);
+      }
+    }));
+  }
+
+  /** Starts {@link KilledPeer} against the server; returns its id once it is registered. */
+  private UUID clientInAnotherJvm() throws Exception {
+    Path pem = Files.createTempFile("brpc-killed-peer", ".pem");
+    pem.toFile().deleteOnExit();
+    Files.writeString(pem, Net.CERT.certificatePem());
+    String java = ProcessHandle.current().info().command()
+        .orElse(System.getProperty("java.home") + "/bin/java");
+    child = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+        "-Dbrpc.quic.engine=" + System.getProperty("brpc.quic.engine", "kwik"),
+        KilledPeer.class.getName(), String.valueOf(net.server.port()), pem.toString())
+        .redirectErrorStream(true).start();
+    CompletableFuture<UUID> id = new CompletableFuture<>();
+    StringBuilder output = new StringBuilder();
+    Thread reader = new Thread(() -> {
+      try (BufferedReader r = new BufferedReader(
+          new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
+        for (String line; (line = r.readLine()) != null; ) {
+          if (line.startsWith("connected ")) {
+            id.complete(UUID.fromString(line.substring("connected ".length())));
+          } else if (line.equals("hanging")) {
+            childHanging.release();
+          } else {
+            output.append(line).append('\n');
+          }
+        }
+      } catch (Exception e) {
+        // the child is gone
+      }
+      id.completeExceptionally(new AssertionError("the client JVM ended before it connected:\n"
+          + output));
+    }, "killed-peer-output");
+    reader.setDaemon(true);
+    reader.start();
+    UUID u = id.get(60, TimeUnit.SECONDS);
+    assertEquals(u, net.connected.poll(30, TimeUnit.SECONDS));
+    return u;
+  }
+
+  /** SIGKILL, as {@code kill -9}: no close, no CONNECTION_CLOSE, nothing. */
+  private long kill() throws InterruptedException {
+    long t0 = System.nanoTime();
+    child.destroyForcibly();
+    assertTrue(child.waitFor(30, TimeUnit.SECONDS), "the client JVM did not die");
+    return t0;
+  }
+
+  @Test
+  void anIdleClientKilled_leavesTheRegistryWithinAbout10Seconds_withDefaultSettings()
+      throws Exception {
+    startServer();
+    UUID id = clientInAnotherJvm();
+    long t0 = kill();
+
+    assertEquals(id, net.disconnected.poll(60, TimeUnit.SECONDS), "the client did not leave");
+    long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+    Status status = left.poll(10, TimeUnit.SECONDS);
+    assertEquals(Status.Code.UNAVAILABLE, status.getCode(), status.toString());
+    assertTrue(status.getDescription().contains("peer not answering"), status.toString());
+    assertTrue(net.server.client(id).isEmpty());
+    assertTrue(ms <= IDLE_BOUND_MS, "the killed client left the registry after " + ms + " ms");
+    Profile.record("idle client killed (SIGKILL), default settings",
+        "left the registry, disconnect listener fired, after " + ms + " ms");
+  }
+
+  @Test
+  void aClientKilledUnderCallbacks_failsThemUnavailable_notAtTheirDeadline() throws Exception {
+    startServer();
+    UUID id = clientInAnotherJvm();
+    ConnectedClient<ProbeGrpc.ProbeBlockingStub> client = net.server.client(id).orElseThrow();
+    List<ListenableFuture<Msg>> calls = new ArrayList<>();
+    for (int i = 0; i < 10; i++) {
+      calls.add(Net.probe(client.channel()).withDeadlineAfter(120, TimeUnit.SECONDS)
+          .hang(Msg.getDefaultInstance()));
+    }
+    assertTrue(childHanging.tryAcquire(10, 30, TimeUnit.SECONDS), "callbacks not in the client");
+    long t0 = kill();
+
+    for (ListenableFuture<Msg> call : calls) {
+      ExecutionException e = assertThrows(ExecutionException.class,
+          () -> call.get(60, TimeUnit.SECONDS));
+      Status s = Status.fromThrowable(e.getCause());
+      assertEquals(Status.Code.UNAVAILABLE, s.getCode(), s.toString());
+      assertTrue(s.getDescription().contains("stalled"), s.toString());
+    }
+    long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+    assertTrue(ms <= IN_FLIGHT_BOUND_MS, "the last callback failed after " + ms + " ms");
+    assertEquals(id, net.disconnected.poll(30, TimeUnit.SECONDS));
+    Profile.record("client killed (SIGKILL) under 10 callbacks, default settings",
+        "10/10 failed UNAVAILABLE (deadline 120 s) after " + ms + " ms");
+  }
+}
