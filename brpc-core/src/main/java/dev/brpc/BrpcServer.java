@@ -127,7 +127,7 @@ public final class BrpcServer<C> {
 
   /** {@link #callerFromContext()} for the call that {@code context} belongs to. */
   public ConnectedClient<C> callerFromContext(Context context) {
-    return registry.callerOf(checkNotNull(context, "context"));
+    return registry.callerOf(checkNotNull(context, "context"), "callerFromContext");
   }
 
   /** A snapshot of the connected clients. */

@@ -142,18 +142,19 @@ final class ClientRegistry<C> implements ConnectHandler, QuicConnectionListener,
         next);
   }
 
-  ConnectedClient<C> callerOf(Context context) {
+  /** {@code method} names the public method called, for the error message. */
+  ConnectedClient<C> callerOf(Context context, String method) {
     ConnectedClient<C> client = caller.get(context);
     if (client == null) {
-      throw Status.FAILED_PRECONDITION.withDescription("no brpc client in this context: call"
-          + " clientFromContext() inside a handler of this server, on the handler's thread or"
-          + " in its Context").asRuntimeException();
+      throw Status.FAILED_PRECONDITION.withDescription("no brpc client in this context: call "
+          + method + "() inside a handler of this server, on the handler's thread or in its"
+          + " Context").asRuntimeException();
     }
     return client;
   }
 
   C clientOf(Context context) {
-    ConnectedClient<C> client = callerOf(context);
+    ConnectedClient<C> client = callerOf(context, "clientFromContext");
     if (!client.isConnected()) {
       throw Status.UNAVAILABLE.withDescription(client + " has disconnected").asRuntimeException();
     }

@@ -109,9 +109,13 @@ class CallbackTest {
     StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
         () -> f.server.clientFromContext());
     assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
+    assertTrue(e.getStatus().getDescription().contains("call clientFromContext() inside a"
+        + " handler"), e.getStatus().toString());
     e = assertThrows(StatusRuntimeException.class,
         () -> f.server.callerFromContext(Context.ROOT));
     assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
+    assertTrue(e.getStatus().getDescription().contains("call callerFromContext() inside a"
+        + " handler"), e.getStatus().toString()); // names the method called (issue 20)
   }
 
   @Test

@@ -263,7 +263,50 @@ public final class Benchmark {
             ? Double.NaN : delta(base, f, "rssBytes") / added / 1024, "KiB per client", false,
             null, null));
       }
+      idleCost(p, stack, connected);
     }
+  }
+
+  /**
+   * What {@code clients} idle clients cost while nothing happens, over {@link Settings#idle}:
+   * the packets and bytes on the loopback interface (both directions: keepalive, probes, their
+   * ACKs), per client per minute, and the server JVM's CPU, in % of one core. Loopback counters
+   * come from /proc/net/dev (Linux; elsewhere the rows say n/a); nothing else on the machine
+   * should use loopback meanwhile.
+   */
+  private void idleCost(Pair p, String stack, int clients) throws Exception {
+    long[] lo0 = loopbackPacketsAndBytes();
+    long cpu0 = p.server.request(new Fields("stats"), SHORT_TIMEOUT).getLong("cpuNanos");
+    long t0 = System.nanoTime();
+    Thread.sleep(settings.idle.toMillis()); // the measured interval itself, not a wait for an event
+    long cpu1 = p.server.request(new Fields("stats"), SHORT_TIMEOUT).getLong("cpuNanos");
+    long[] lo1 = loopbackPacketsAndBytes();
+    double minutes = (System.nanoTime() - t0) / 60e9;
+    String workload = "idle cost, " + clients + " idle clients";
+    double perClientMinute = clients * minutes;
+    table.add(new Row(workload, stack, "loopback packets", lo0 == null ? Double.NaN
+        : (lo1[0] - lo0[0]) / perClientMinute, "per client per minute", false, null, null));
+    table.add(new Row(workload, stack, "loopback bytes", lo0 == null ? Double.NaN
+        : (lo1[1] - lo0[1]) / perClientMinute, "per client per minute", false, null, null));
+    table.add(new Row(workload, stack, "server CPU", (cpu1 - cpu0) / (minutes * 60e9) * 100,
+        "% of one core", false, null, null));
+  }
+
+  /** Packets and bytes sent on the loopback interface so far; null where unknown. */
+  private static long[] loopbackPacketsAndBytes() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/net/dev"))) {
+        String l = line.trim();
+        if (l.startsWith("lo:")) {
+          // lo: rx bytes, packets, errs, drop, fifo, frame, compressed, multicast, tx bytes, packets
+          String[] f = l.substring(3).trim().split("\\s+");
+          return new long[] {Long.parseLong(f[9]), Long.parseLong(f[8])};
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // not Linux
+    }
+    return null;
   }
 
   private static double delta(Fields before, Fields after, String key) {

@@ -34,6 +34,11 @@ final class Settings {
   int connections = 50;
   /** Idle clients connected for the footprint rows, ascending. */
   List<Integer> clients = List.of(100, 1000);
+  /**
+   * How long the largest count of idle clients is watched for the idle-cost rows: loopback
+   * packets and bytes, the server's CPU.
+   */
+  Duration idle = Duration.ofSeconds(60);
   /** Options of every child JVM. */
   List<String> jvmArgs = List.of("-Xms1g", "-Xmx1g");
   /** Netty's TLS engine: empty for grpc's default, else OPENSSL or JDK. */
@@ -58,6 +63,7 @@ final class Settings {
     s.streamMessages = 4;
     s.connections = 2;
     s.clients = List.of(2, 4);
+    s.idle = Duration.ofMillis(200);
     s.jvmArgs = List.of("-Xmx256m", "-XX:TieredStopAtLevel=1");
     s.output = output;
     return s;
@@ -134,6 +140,9 @@ final class Settings {
           }
         }
         clients = List.copyOf(c);
+        break;
+      case "idle":
+        idle = duration(value);
         break;
       case "jvm-args":
         jvmArgs = List.of(value.split(","));

@@ -226,6 +226,44 @@ class DialFailureTest {
     }
   }
 
+  /**
+   * A server that refuses a client (its ConnectHandler, as brpc's authenticator does): the
+   * client's calls fail with the server's status and words; the server's operator gets one
+   * WARNING line naming the peer and the reason, no stack trace, however often that host
+   * retries (PeerFailureLog).
+   */
+  @Test
+  void refusedByTheServer_theCallerGetsItsReason_theOperatorOneLine() throws Exception {
+    Server s = QuicServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+        .useTransportSecurity(LOCALHOST).addService(new EchoService())
+        .connectHandler((metadata, address) -> {
+          throw Status.UNAUTHENTICATED.withDescription("bad token").asException();
+        })
+        .build().start();
+    servers.add(s);
+    for (int i = 0; i < 3; i++) {
+      ManagedChannel channel = QuicChannelBuilder.forAddress("localhost", s.getPort())
+          .trustCertificate(LOCALHOST.certificate()).build();
+      try {
+        StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
+            StatusRuntimeException.class, () -> EchoGrpc.newBlockingStub(channel)
+                .withDeadlineAfter(40, TimeUnit.SECONDS).unary(Msg.newBuilder().setText("x")
+                    .build()));
+        assertEquals(Status.Code.UNAUTHENTICATED, e.getStatus().getCode(),
+            e.getStatus().toString());
+        assertDescribes(e.getStatus(), "bad token");
+      } finally {
+        channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+      }
+    }
+    List<LogRecord> lines = logged.stream()
+        .filter(r -> r.getLoggerName().endsWith("ListeningServer")).toList();
+    assertEquals(1, lines.size(), lines.stream().map(LogRecord::getMessage).toList().toString());
+    assertTrue(lines.get(0).getMessage().matches("/127\\.0\\.0\\.1:\\d+: refused:"
+        + " UNAUTHENTICATED: bad token"), lines.get(0).getMessage());
+    assertEquals(null, lines.get(0).getThrown());
+  }
+
   /** Makes one call, which must fail UNAVAILABLE (never at its deadline); returns its Status. */
   private Status fail(QuicChannelBuilder builder) throws Exception {
     ManagedChannel channel = builder.handshakeTimeout(30, TimeUnit.SECONDS).build();

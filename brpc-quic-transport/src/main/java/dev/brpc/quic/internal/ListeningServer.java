@@ -41,6 +41,8 @@ import java.util.logging.Logger;
  */
 public final class ListeningServer implements InternalServer {
   private static final Logger log = Logger.getLogger(ListeningServer.class.getName());
+  /** Refused and unadmitted connections, for the operator (rate-limited WARNING lines). */
+  private final PeerFailureLog failures = new PeerFailureLog(log);
 
   /** Everything the public builder collected. */
   public static final class Options {
@@ -101,7 +103,10 @@ public final class ListeningServer implements InternalServer {
     connection.addListener(new Tracker(connection));
     connection.start();
     SharedExecutors.timer().schedule(() -> {
-      if (!connection.peerSettings.isDone()) {
+      if (!connection.peerSettings.isDone() && connection.terminatedStatus() == null) {
+        failures.failed(connection.remoteAddress, "closed: no SETTINGS within the handshake"
+            + " timeout (" + TimeUnit.NANOSECONDS.toMillis(options.config.handshakeTimeoutNanos)
+            + " ms); not a brpc client, or one too slow to admit", null);
         connection.closeWithError(Wire.errorCode(Status.DEADLINE_EXCEEDED),
             "no SETTINGS within the handshake timeout");
       }
@@ -126,6 +131,8 @@ public final class ListeningServer implements InternalServer {
             : handler.onConnect(peerMetadata, connection.remoteAddress);
       } catch (StatusException e) {
         Status s = e.getStatus();
+        failures.failed(connection.remoteAddress, "refused: " + s.getCode()
+            + (s.getDescription() == null ? "" : ": " + s.getDescription()), e);
         connection.closeWithError(Wire.errorCode(s),
             s.getDescription() == null ? s.getCode().toString() : s.getDescription());
         return;
