@@ -52,6 +52,9 @@ class BenchmarkSmokeTest {
           expected.add("footprint, " + clients + " idle clients | " + stack + " | " + metric);
         }
       }
+      for (String metric : List.of("loopback packets", "loopback bytes", "server CPU")) {
+        expected.add("idle cost, 4 idle clients | " + stack + " | " + metric);
+      }
     }
     assertEquals(expected, results.rows().stream()
         .map(r -> r.workload() + " | " + r.stack() + " | " + r.metric())

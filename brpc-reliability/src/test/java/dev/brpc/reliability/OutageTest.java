@@ -350,6 +350,22 @@ class OutageTest {
   }
 
   /**
+   * Waits until the relay has carried {@code rounds} packets each way (a probe round is at least
+   * a PING and its answer), checking {@code stillFine} meanwhile; fails after 120 s of quiet.
+   */
+  private void awaitProbeRounds(int rounds, Runnable stillFine) throws InterruptedException {
+    long upBefore = net.relay.counters(Direction.TO_SERVER).packetsOut();
+    long downBefore = net.relay.counters(Direction.TO_CLIENT).packetsOut();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+    while (net.relay.counters(Direction.TO_SERVER).packetsOut() - upBefore < rounds
+        || net.relay.counters(Direction.TO_CLIENT).packetsOut() - downBefore < rounds) {
+      assertTrue(System.nanoTime() < deadline, "the link went quiet: no probes");
+      stillFine.run();
+      TimeUnit.MILLISECONDS.sleep(50); // polling the relay's counters, not synchronising
+    }
+  }
+
+  /**
    * The other half of the watchdog's contract: a call that is quiet on a live link (a long
    * poll) is never cut off. Its connection answers the watchdog's PINGs; the test waits until
    * the link has carried several rounds of them, then finds the call still open.
@@ -365,15 +381,7 @@ class OutageTest {
     assertTrue(net.serverProbe.hanging.tryAcquire(1, 20, TimeUnit.SECONDS));
     // Each probe round is at least a PING and its answer, one packet each way; 10 rounds
     // take about 10 s at a 1 s stall timeout, longer on a loaded machine.
-    long upBefore = net.relay.counters(Direction.TO_SERVER).packetsOut();
-    long downBefore = net.relay.counters(Direction.TO_CLIENT).packetsOut();
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-    while (net.relay.counters(Direction.TO_SERVER).packetsOut() - upBefore < 10
-        || net.relay.counters(Direction.TO_CLIENT).packetsOut() - downBefore < 10) {
-      assertTrue(System.nanoTime() < deadline, "the link went quiet: no probes");
-      assertTrue(!quiet.isDone(), "the quiet call ended");
-      TimeUnit.MILLISECONDS.sleep(50); // polling the relay's counters, not synchronising
-    }
+    awaitProbeRounds(10, () -> assertTrue(!quiet.isDone(), "the quiet call ended"));
     assertTrue(!quiet.isDone(), "the quiet call ended");
     assertEquals(id, client.id(), "the client reconnected");
     assertTrue(net.disconnected.isEmpty(), "the server dropped the client");
@@ -413,14 +421,7 @@ class OutageTest {
     assertEquals(first, net.connected.poll(10, TimeUnit.SECONDS));
 
     // Live and idle: ten probe rounds (a PING and its answer, a packet each way, each) pass.
-    long upBefore = net.relay.counters(Direction.TO_SERVER).packetsOut();
-    long downBefore = net.relay.counters(Direction.TO_CLIENT).packetsOut();
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-    while (net.relay.counters(Direction.TO_SERVER).packetsOut() - upBefore < 10
-        || net.relay.counters(Direction.TO_CLIENT).packetsOut() - downBefore < 10) {
-      assertTrue(System.nanoTime() < deadline, "the idle link went quiet: no probes");
-      TimeUnit.MILLISECONDS.sleep(50); // polling the relay's counters, not synchronising
-    }
+    awaitProbeRounds(10, () -> {});
     assertTrue(net.disconnected.isEmpty(), "the server dropped a live idle client");
     assertTrue(clientLost.isEmpty(), "the client dropped a live idle connection");
     assertEquals(first, client.id(), "the client reconnected");
