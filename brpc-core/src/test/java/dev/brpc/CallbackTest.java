@@ -24,7 +24,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** Callbacks: from a handler, from outside any request, streaming; identity cannot be forged. */
-@org.junit.jupiter.api.extension.ExtendWith(dev.brpc.testing.ThreadDumpOnFailure.class)
+@org.junit.jupiter.api.extension.ExtendWith(dev.brpc.fixtures.ThreadDumpOnFailure.class)
 class CallbackTest {
   private Fixture f;
 

@@ -25,7 +25,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** Authentication, routing, reconnection, keepalive and shutdown in both directions. */
-@org.junit.jupiter.api.extension.ExtendWith(dev.brpc.testing.ThreadDumpOnFailure.class)
+@org.junit.jupiter.api.extension.ExtendWith(dev.brpc.fixtures.ThreadDumpOnFailure.class)
 class ConnectionLifecycleTest {
   private static final Metadata.Key<String> TOKEN =
       Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);

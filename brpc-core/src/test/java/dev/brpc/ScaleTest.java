@@ -7,7 +7,7 @@ import com.google.common.util.concurrent.ListenableFuture;
 import dev.brpc.test.AgentGrpc;
 import dev.brpc.test.Rep;
 import dev.brpc.test.Req;
-import dev.brpc.testing.ThreadLeaks;
+import dev.brpc.fixtures.ThreadLeaks;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -22,7 +22,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** Many clients at once: every callback arrives, and closing them all releases their threads. */
-@org.junit.jupiter.api.extension.ExtendWith(dev.brpc.testing.ThreadDumpOnFailure.class)
+@org.junit.jupiter.api.extension.ExtendWith(dev.brpc.fixtures.ThreadDumpOnFailure.class)
 class ScaleTest {
   private static final int CLIENTS = 200;
   private Fixture f;

@@ -45,7 +45,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * {@code reverse=false} is the client calling the server, {@code reverse=true} the server
  * calling the client back on the same connection.
  */
-@org.junit.jupiter.api.extension.ExtendWith(dev.brpc.testing.ThreadDumpOnFailure.class)
+@org.junit.jupiter.api.extension.ExtendWith(dev.brpc.fixtures.ThreadDumpOnFailure.class)
 class CallSemanticsTest {
   private static final Metadata.Key<String> ASCII =
       Metadata.Key.of("x-ascii", Metadata.ASCII_STRING_MARSHALLER);

@@ -1,6 +1,6 @@
 package dev.brpc.quic;
 
-import dev.brpc.testing.SevereLogs;
+import dev.brpc.fixtures.SevereLogs;
 import io.grpc.Channel;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;

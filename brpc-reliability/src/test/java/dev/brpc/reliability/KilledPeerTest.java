@@ -33,7 +33,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * settings: no keepalive, the 30 s QUIC idle timeout, the 4 s idle probe and the 5 s stall
  * timeout. Runs on each engine (the child JVM gets the test JVM's {@code brpc.quic.engine}).
  */
-@ExtendWith(dev.brpc.testing.ThreadDumpOnFailure.class)
+@ExtendWith(dev.brpc.fixtures.ThreadDumpOnFailure.class)
 class KilledPeerTest {
   /**
    * The design bounds (README, "A dead peer"): idle, 4 s of silence, a PING, 5 s for its

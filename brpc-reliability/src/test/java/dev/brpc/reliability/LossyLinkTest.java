@@ -13,8 +13,8 @@ import dev.brpc.reliability.proto.Chunk;
 import dev.brpc.reliability.proto.Digest;
 import dev.brpc.reliability.proto.Msg;
 import dev.brpc.reliability.proto.ProbeGrpc;
-import dev.brpc.testing.Faults;
-import dev.brpc.testing.UdpRelay.Direction;
+import dev.brpc.fixtures.Faults;
+import dev.brpc.fixtures.UdpRelay.Direction;
 import io.grpc.Channel;
 import io.grpc.stub.StreamObserver;
 import java.security.MessageDigest;
@@ -35,7 +35,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * QUIC repairs what the link breaks, so every call succeeds, runs once, and delivers exactly
  * what was sent.
  */
-@ExtendWith(dev.brpc.testing.ThreadDumpOnFailure.class)
+@ExtendWith(dev.brpc.fixtures.ThreadDumpOnFailure.class)
 class LossyLinkTest {
   private Net net;
 

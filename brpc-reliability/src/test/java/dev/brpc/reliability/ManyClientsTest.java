@@ -10,8 +10,8 @@ import dev.brpc.BrpcClient;
 import dev.brpc.ConnectedClient;
 import dev.brpc.reliability.proto.Msg;
 import dev.brpc.reliability.proto.ProbeGrpc;
-import dev.brpc.testing.Heap;
-import dev.brpc.testing.ThreadLeaks;
+import dev.brpc.fixtures.Heap;
+import dev.brpc.fixtures.ThreadLeaks;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -33,7 +33,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * recorded. Server and
  * clients share this JVM, so the figures per client cover both ends of its connection.
  */
-@ExtendWith(dev.brpc.testing.ThreadDumpOnFailure.class)
+@ExtendWith(dev.brpc.fixtures.ThreadDumpOnFailure.class)
 class ManyClientsTest {
   private Net net;
   private final ExecutorService pool = Executors.newFixedThreadPool(16, r -> {

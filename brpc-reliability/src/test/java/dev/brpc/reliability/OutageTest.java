@@ -9,8 +9,8 @@ import com.google.common.util.concurrent.ListenableFuture;
 import dev.brpc.BrpcClient;
 import dev.brpc.reliability.proto.Msg;
 import dev.brpc.reliability.proto.ProbeGrpc;
-import dev.brpc.testing.ThreadLeaks;
-import dev.brpc.testing.UdpRelay.Direction;
+import dev.brpc.fixtures.ThreadLeaks;
+import dev.brpc.fixtures.UdpRelay.Direction;
 import io.grpc.Channel;
 import io.grpc.Status;
 import java.time.Duration;
@@ -32,7 +32,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * The link goes away: briefly (calls ride it out), for longer than the idle timeout (calls
  * fail, the client comes back), or the client's address changes under a NAT.
  */
-@ExtendWith(dev.brpc.testing.ThreadDumpOnFailure.class)
+@ExtendWith(dev.brpc.fixtures.ThreadDumpOnFailure.class)
 class OutageTest {
   private Net net;
   private final ExecutorService workers = Executors.newCachedThreadPool(r -> {

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.common.util.concurrent.ListenableFuture;
 import dev.brpc.BrpcClient;
 import dev.brpc.reliability.proto.Msg;
-import dev.brpc.testing.ThreadLeaks;
+import dev.brpc.fixtures.ThreadLeaks;
 import io.grpc.Channel;
 import io.grpc.Status;
 import java.time.Duration;
@@ -30,7 +30,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * A peer goes away with calls in flight: a client closing or dying silently under 100
  * callbacks, and a server restarting under 200 clients.
  */
-@ExtendWith(dev.brpc.testing.ThreadDumpOnFailure.class)
+@ExtendWith(dev.brpc.fixtures.ThreadDumpOnFailure.class)
 class PeerDeathTest {
   private Net net;
   private final ExecutorService pool = Executors.newFixedThreadPool(16, r -> {

@@ -7,8 +7,8 @@ import dev.brpc.BrpcClient;
 import dev.brpc.reliability.proto.Chunk;
 import dev.brpc.reliability.proto.ProbeGrpc;
 import dev.brpc.reliability.proto.Size;
-import dev.brpc.testing.Heap;
-import dev.brpc.testing.UdpRelay;
+import dev.brpc.fixtures.Heap;
+import dev.brpc.fixtures.UdpRelay;
 import io.grpc.Channel;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
@@ -28,7 +28,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * A consumer slower than its producer, in both directions: flow control, not the heap, holds
  * the difference. The heap is sampled after a full collection while the stream runs.
  */
-@ExtendWith(dev.brpc.testing.ThreadDumpOnFailure.class)
+@ExtendWith(dev.brpc.fixtures.ThreadDumpOnFailure.class)
 class SlowConsumerTest {
   private static final int CHUNK = 64 * 1024;
   private static final long HEAP_BUDGET = 16L << 20;

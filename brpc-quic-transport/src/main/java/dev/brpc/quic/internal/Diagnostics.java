@@ -5,7 +5,7 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The live connections, for diagnosing one that stopped moving: tests print {@link
- * #describeAll} when they fail ({@code dev.brpc.testing.ThreadDumpOnFailure} calls it by name),
+ * #describeAll} when they fail ({@code dev.brpc.fixtures.ThreadDumpOnFailure} calls it by name),
  * with each engine's own view of its connection ({@code EngineConnection.describe}).
  *
  * <p>Thread-safe. Never on a hot path but for {@link #register} and {@link #unregister}.

@@ -13,8 +13,8 @@ import dev.brpc.quic.SelfSignedCertificate;
 import dev.brpc.quic.EchoService;
 import dev.brpc.quic.test.EchoGrpc;
 import dev.brpc.quic.test.Msg;
-import dev.brpc.testing.Heap;
-import dev.brpc.testing.ThreadLeaks;
+import dev.brpc.fixtures.Heap;
+import dev.brpc.fixtures.ThreadLeaks;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Server;
@@ -45,7 +45,7 @@ import tech.kwik.core.QuicStream;
  * its limit, and a well-behaved client is served throughout. (Part of the reliability suite:
  * RELIABILITY.md.)
  */
-@ExtendWith(dev.brpc.testing.ThreadDumpOnFailure.class)
+@ExtendWith(dev.brpc.fixtures.ThreadDumpOnFailure.class)
 class AbuseTest {
   private static final SelfSignedCertificate CERT = SelfSignedCertificate.generate("localhost");
   private Server server;

@@ -10,7 +10,7 @@ import dev.brpc.quic.QuicServerBuilder;
 import dev.brpc.quic.SelfSignedCertificate;
 import dev.brpc.quic.test.EchoGrpc;
 import dev.brpc.quic.test.Msg;
-import dev.brpc.testing.SevereLogs;
+import dev.brpc.fixtures.SevereLogs;
 import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
