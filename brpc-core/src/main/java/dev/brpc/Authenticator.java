@@ -29,6 +29,11 @@ public interface Authenticator {
   /**
    * Returns the client's identity (never null), or throws: the client's
    * {@link BrpcClient#connect()} then fails with the thrown status, code and description.
+   *
+   * @param connectMetadata the metadata the client sent when connecting
+   * @param remoteAddress the client's address
+   * @return the client's identity
+   * @throws StatusException to refuse the client with this status
    */
   Object authenticate(Metadata connectMetadata, SocketAddress remoteAddress)
       throws StatusException;

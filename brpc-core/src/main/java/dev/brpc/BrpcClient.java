@@ -68,13 +68,26 @@ public final class BrpcClient implements AutoCloseable {
 
   /** Hears the client's connections come and go. Runs on a transport thread: return quickly. */
   public interface Listener {
-    /** Connected; {@code id} is the id the server gave this connection. */
+    /**
+     * Connected; {@code id} is the id the server gave this connection.
+     *
+     * @param id the connection's id
+     */
     default void connected(UUID id) {}
 
-    /** The connection with {@code id} is gone; the client reconnects unless closed. */
+    /**
+     * The connection with {@code id} is gone; the client reconnects unless closed.
+     *
+     * @param id the id of the connection that is gone
+     * @param status why it is gone
+     */
     default void disconnected(UUID id, Status status) {}
 
-    /** An attempt to connect failed (unreachable, untrusted, refused); it will be retried. */
+    /**
+     * An attempt to connect failed (unreachable, untrusted, refused); it will be retried.
+     *
+     * @param status why the attempt failed
+     */
     default void connectFailed(Status status) {}
   }
 
@@ -95,7 +108,13 @@ public final class BrpcClient implements AutoCloseable {
     this.channel = quic.callbackServer(callbacks).connectionListener(new Events()).build();
   }
 
-  /** A builder for a client of the server at {@code host:port}. */
+  /**
+   * A builder for a client of the server at {@code host:port}.
+   *
+   * @param host the server's host name
+   * @param port the server's UDP port
+   * @return a new builder
+   */
   public static Builder forAddress(String host, int port) {
     return new Builder(QuicChannelBuilder.forAddress(host, port));
   }
@@ -110,6 +129,7 @@ public final class BrpcClient implements AutoCloseable {
    * reach it at any time. Without it the channel connects lazily, on the first call, as grpc
    * channels do, and does not reconnect until the next call.
    *
+   * @return the connection's id
    * @throws StatusRuntimeException the failed attempt's status
    */
   public UUID connect() {
@@ -121,6 +141,9 @@ public final class BrpcClient implements AutoCloseable {
    * {@code timeout}. A refusal by the server's authenticator (UNAUTHENTICATED or
    * PERMISSION_DENIED) fails at once.
    *
+   * @param timeout how long to keep trying
+   * @param unit the unit of {@code timeout}
+   * @return the connection's id
    * @throws StatusRuntimeException DEADLINE_EXCEEDED, with the last failure, when time is up;
    *     the refusal's status if refused
    */
@@ -208,7 +231,11 @@ public final class BrpcClient implements AutoCloseable {
     channel.notifyWhenStateChanged(state, () -> watch(channel.getState(false)));
   }
 
-  /** The id of the current connection, or of the last one while reconnecting. */
+  /**
+   * The id of the current connection, or of the last one while reconnecting.
+   *
+   * @return the connection's id
+   */
   public UUID id() {
     synchronized (lock) {
       checkState(id != null, "not connected yet: call connect() first");
@@ -216,14 +243,22 @@ public final class BrpcClient implements AutoCloseable {
     }
   }
 
-  /** True while connected. */
+  /**
+   * True while connected.
+   *
+   * @return whether the client is connected now
+   */
   public boolean isConnected() {
     synchronized (lock) {
       return connected;
     }
   }
 
-  /** The channel for calls to the server, for any stub. Closed with the client. */
+  /**
+   * The channel for calls to the server, for any stub. Closed with the client.
+   *
+   * @return the channel to the server
+   */
   public Channel channel() {
     return channel;
   }
@@ -231,6 +266,8 @@ public final class BrpcClient implements AutoCloseable {
   /**
    * Stops: no new calls in either direction (they fail UNAVAILABLE); calls in flight, either
    * way, finish, then the connection closes. Returns at once.
+   *
+   * @return this client
    */
   public BrpcClient shutdown() {
     markClosed();
@@ -239,7 +276,11 @@ public final class BrpcClient implements AutoCloseable {
     return this;
   }
 
-  /** As {@link #shutdown()}, and cancels the calls in flight in both directions. */
+  /**
+   * As {@link #shutdown()}, and cancels the calls in flight in both directions.
+   *
+   * @return this client
+   */
   public BrpcClient shutdownNow() {
     markClosed();
     channel.shutdownNow();
@@ -254,12 +295,25 @@ public final class BrpcClient implements AutoCloseable {
     }
   }
 
+  /**
+   * Waits up to {@code timeout} for the client to terminate after a shutdown.
+   *
+   * @param timeout how long to wait
+   * @param unit the unit of {@code timeout}
+   * @return true if the client terminated, false if time ran out first
+   * @throws InterruptedException if interrupted while waiting
+   */
   public boolean awaitTermination(long timeout, TimeUnit unit) throws InterruptedException {
     long deadline = System.nanoTime() + unit.toNanos(timeout);
     return channel.awaitTermination(timeout, unit)
         && callbacks.awaitTermination(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
   }
 
+  /**
+   * Whether the client is shut down and every call in either direction has finished.
+   *
+   * @return true once the client has terminated
+   */
   public boolean isTerminated() {
     return channel.isTerminated() && callbacks.isTerminated();
   }
@@ -342,93 +396,169 @@ public final class BrpcClient implements AutoCloseable {
       this.quic = quic.connectTimeout(10, TimeUnit.SECONDS);
     }
 
-    /** A service the server may call on this client. */
+    /**
+     * A service the server may call on this client.
+     *
+     * @param service the service to add
+     * @return this builder
+     */
     public Builder addService(BindableService service) {
       callbacks.addService(service);
       return this;
     }
 
-    /** A service the server may call on this client. */
+    /**
+     * A service the server may call on this client.
+     *
+     * @param service the service to add
+     * @return this builder
+     */
     public Builder addService(ServerServiceDefinition service) {
       callbacks.addService(service);
       return this;
     }
 
-    /** An interceptor for every call the server makes to this client. */
+    /**
+     * An interceptor for every call the server makes to this client.
+     *
+     * @param interceptor the interceptor to add
+     * @return this builder
+     */
     public Builder intercept(ServerInterceptor interceptor) {
       callbacks.intercept(interceptor);
       return this;
     }
 
-    /** Trusts the server certificates (or their CAs) in a PEM file. */
+    /**
+     * Trusts the server certificates (or their CAs) in a PEM file.
+     *
+     * @param pem a file of PEM certificates
+     * @return this builder
+     */
     public Builder trustCertificates(File pem) {
       quic.trustCertificates(pem);
       return this;
     }
 
-    /** Trusts the certificates in a PEM stream; it is read before this returns. */
+    /**
+     * Trusts the certificates in a PEM stream; it is read before this returns.
+     *
+     * @param pem a stream of PEM certificates
+     * @return this builder
+     */
     public Builder trustCertificates(InputStream pem) {
       quic.trustCertificates(pem);
       return this;
     }
 
-    /** Trusts exactly this certificate (pinning). */
+    /**
+     * Trusts exactly this certificate (pinning).
+     *
+     * @param certificate the certificate to trust
+     * @return this builder
+     */
     public Builder trustCertificate(X509Certificate certificate) {
       quic.trustCertificate(certificate);
       return this;
     }
 
-    /** Trusts the certificates of a key store. */
+    /**
+     * Trusts the certificates of a key store.
+     *
+     * @param trustStore the key store holding the trusted certificates
+     * @return this builder
+     */
     public Builder trustStore(KeyStore trustStore) {
       quic.trustStore(trustStore);
       return this;
     }
 
-    /** Verifies the server with this trust manager. */
+    /**
+     * Verifies the server with this trust manager.
+     *
+     * @param trustManager verifies the server's certificate chain
+     * @return this builder
+     */
     public Builder trustManager(X509TrustManager trustManager) {
       quic.trustManager(trustManager);
       return this;
     }
 
-    /** Accepts any server certificate. Never in production. */
+    /**
+     * Accepts any server certificate. Never in production.
+     *
+     * @return this builder
+     */
     public Builder disableCertificateVerificationForDevelopmentOnly() {
       quic.disableCertificateVerificationForDevelopmentOnly();
       return this;
     }
 
-    /** Metadata sent when connecting (a bearer token, say), for the server's authenticator. */
+    /**
+     * Metadata sent when connecting (a bearer token, say), for the server's authenticator.
+     *
+     * @param metadata the metadata to send
+     * @return this builder
+     */
     public Builder connectMetadata(Metadata metadata) {
       quic.connectMetadata(metadata);
       return this;
     }
 
-    /** As {@link #connectMetadata(Metadata)}, asked anew for every connection (fresh tokens). */
+    /**
+     * As {@link #connectMetadata(Metadata)}, asked anew for every connection (fresh tokens).
+     *
+     * @param metadata supplies the metadata for each new connection
+     * @return this builder
+     */
     public Builder connectMetadata(Supplier<Metadata> metadata) {
       quic.connectMetadata(metadata);
       return this;
     }
 
-    /** Runs the handlers of this client's services, and call callbacks, on {@code executor}. */
+    /**
+     * Runs the handlers of this client's services, and call callbacks, on {@code executor}.
+     *
+     * @param executor the executor for handlers and callbacks
+     * @return this builder
+     */
     public Builder executor(Executor executor) {
       quic.executor(executor);
       callbacks.executor(executor);
       return this;
     }
 
-    /** The largest message accepted, in responses and in the server's calls (default 4 MiB). */
+    /**
+     * The largest message accepted, in responses and in the server's calls (default 4 MiB).
+     *
+     * @param bytes the largest message size, in bytes
+     * @return this builder
+     */
     public Builder maxInboundMessageSize(int bytes) {
       quic.maxInboundMessageSize(bytes);
       callbacks.maxInboundMessageSize(bytes);
       return this;
     }
 
-    /** Pings the server after this long without hearing from it (default: off). */
+    /**
+     * Pings the server after this long without hearing from it (default: off).
+     *
+     * @param time how long without hearing from the server before a ping
+     * @param unit the unit of {@code time}
+     * @return this builder
+     */
     public Builder keepAliveTime(long time, TimeUnit unit) {
       quic.keepAliveTime(time, unit);
       return this;
     }
 
-    /** Drops the connection when a keepalive ping is not answered within this. */
+    /**
+     * Drops the connection when a keepalive ping is not answered within this.
+     *
+     * @param timeout how long to wait for a ping's answer
+     * @param unit the unit of {@code timeout}
+     * @return this builder
+     */
     public Builder keepAliveTimeout(long timeout, TimeUnit unit) {
       quic.keepAliveTimeout(timeout, unit);
       return this;
@@ -437,6 +567,10 @@ public final class BrpcClient implements AutoCloseable {
     /**
      * QUIC's idle timeout (default 30 s). The client keeps a quiet connection open by itself;
      * this bounds how long a silently dead server goes unnoticed.
+     *
+     * @param timeout the idle timeout
+     * @param unit the unit of {@code timeout}
+     * @return this builder
      */
     public Builder idleTimeout(long timeout, TimeUnit unit) {
       quic.quicIdleTimeout(timeout, unit);
@@ -453,13 +587,22 @@ public final class BrpcClient implements AutoCloseable {
      * abandoned before that answer only adds to its load: with 200 clients sharing 2 cores
      * with the server, attempts of 2 s and 5 s (and a 1 s retry cap) took 26-32 s to get
      * everyone back; 10 s attempts with grpc's backoff take under 5 s (RELIABILITY.md).
+     *
+     * @param timeout how long one attempt waits for the server's first packet
+     * @param unit the unit of {@code timeout}
+     * @return this builder
      */
     public Builder connectTimeout(long timeout, TimeUnit unit) {
       quic.connectTimeout(timeout, unit);
       return this;
     }
 
-    /** Hears connections come and go. */
+    /**
+     * Hears connections come and go.
+     *
+     * @param listener the listener to add
+     * @return this builder
+     */
     public Builder addListener(Listener listener) {
       listeners.add(checkNotNull(listener, "listener"));
       return this;
@@ -469,6 +612,9 @@ public final class BrpcClient implements AutoCloseable {
      * The QUIC engine that dials: {@code "kwik"} (pure Java, always there) or {@code "native"}
      * (with {@code brpc-quic-netty} on the class path, which is then the default). Either
      * connects to a server on either. See {@link QuicChannelBuilder#engine}.
+     *
+     * @param name {@code "kwik"} or {@code "native"}
+     * @return this builder
      */
     public Builder engine(String name) {
       quic.engine(name);
@@ -478,13 +624,20 @@ public final class BrpcClient implements AutoCloseable {
     /**
      * Direct access to the transport's channel builder, for settings not offered here. brpc
      * sets the builder's {@code callbackServer} and {@code connectionListener} itself.
+     *
+     * @param configure changes the transport's channel builder
+     * @return this builder
      */
     public Builder transport(Consumer<QuicChannelBuilder> configure) {
       configure.accept(quic);
       return this;
     }
 
-    /** Builds the client; {@link BrpcClient#connect()} connects it. */
+    /**
+     * Builds the client; {@link BrpcClient#connect()} connects it.
+     *
+     * @return the new client
+     */
     public BrpcClient build() {
       checkState(!built, "build() was already called");
       built = true;

@@ -72,7 +72,14 @@ public final class BrpcServer<C> {
     this.registry = registry;
   }
 
-  /** A builder for a server on {@code port} of every local address; 0 picks a free port. */
+  /**
+   * A builder for a server on {@code port} of every local address; 0 picks a free port.
+   *
+   * @param <C> the stub type that calls a client
+   * @param port the UDP port to listen on; 0 picks a free one
+   * @param clientService builds the stub that calls a client over its connection
+   * @return a new builder
+   */
   public static <C> Builder<C> forPort(int port, ClientServiceBuilder<C> clientService) {
     return new Builder<>(QuicServerBuilder.forPort(port), clientService);
   }
@@ -80,19 +87,33 @@ public final class BrpcServer<C> {
   /**
    * A builder for a server on {@code address}, e.g.
    * {@code new InetSocketAddress("127.0.0.1", 0)}.
+   *
+   * @param <C> the stub type that calls a client
+   * @param address the local address to bind
+   * @param clientService builds the stub that calls a client over its connection
+   * @return a new builder
    */
   public static <C> Builder<C> forAddress(SocketAddress address,
       ClientServiceBuilder<C> clientService) {
     return new Builder<>(QuicServerBuilder.forAddress(address), clientService);
   }
 
-  /** Binds and starts serving. */
+  /**
+   * Binds and starts serving.
+   *
+   * @return this server
+   * @throws IOException if the server cannot bind its address
+   */
   public BrpcServer<C> start() throws IOException {
     server.start();
     return this;
   }
 
-  /** The UDP port the server listens on; only valid once started. */
+  /**
+   * The UDP port the server listens on; only valid once started.
+   *
+   * @return the bound UDP port
+   */
   public int port() {
     return server.getPort();
   }
@@ -103,6 +124,7 @@ public final class BrpcServer<C> {
    * derived from the handler's); a callback made through it inherits the handler's deadline and
    * cancellation.
    *
+   * @return the stub that calls the current call's client
    * @throws io.grpc.StatusRuntimeException FAILED_PRECONDITION outside a call from a client of
    *     this server; UNAVAILABLE once that client has disconnected
    */
@@ -110,7 +132,12 @@ public final class BrpcServer<C> {
     return clientFromContext(Context.current());
   }
 
-  /** {@link #clientFromContext()} for the call that {@code context} belongs to. */
+  /**
+   * {@link #clientFromContext()} for the call that {@code context} belongs to.
+   *
+   * @param context the context of a call from a client of this server
+   * @return the stub that calls that call's client
+   */
   public C clientFromContext(Context context) {
     return registry.clientOf(checkNotNull(context, "context"));
   }
@@ -118,6 +145,7 @@ public final class BrpcServer<C> {
   /**
    * The client that made the current call: its id, identity, address and stub.
    *
+   * @return the current call's client
    * @throws io.grpc.StatusRuntimeException FAILED_PRECONDITION outside a call from a client of
    *     this server
    */
@@ -125,22 +153,40 @@ public final class BrpcServer<C> {
     return callerFromContext(Context.current());
   }
 
-  /** {@link #callerFromContext()} for the call that {@code context} belongs to. */
+  /**
+   * {@link #callerFromContext()} for the call that {@code context} belongs to.
+   *
+   * @param context the context of a call from a client of this server
+   * @return that call's client
+   */
   public ConnectedClient<C> callerFromContext(Context context) {
     return registry.callerOf(checkNotNull(context, "context"), "callerFromContext");
   }
 
-  /** A snapshot of the connected clients. */
+  /**
+   * A snapshot of the connected clients.
+   *
+   * @return the clients connected now
+   */
   public List<ConnectedClient<C>> clients() {
     return registry.clients();
   }
 
-  /** The connected client with this id, if it is connected. */
+  /**
+   * The connected client with this id, if it is connected.
+   *
+   * @param id the client's connection id
+   * @return the client, or empty if none with this id is connected
+   */
   public Optional<ConnectedClient<C>> client(UUID id) {
     return registry.client(checkNotNull(id, "id"));
   }
 
-  /** A round-robin channel over all connected clients. */
+  /**
+   * A round-robin channel over all connected clients.
+   *
+   * @return the channel over all clients
+   */
   public ClientsChannel<C> allClients() {
     return registry.all();
   }
@@ -149,6 +195,9 @@ public final class BrpcServer<C> {
    * A round-robin channel over the clients whose affinity key equals {@code key} (see
    * {@link Builder#affinity}); it exists, empty, before any such client connects. Keys should be
    * a bounded set (tenants, regions): each has its channel until the server shuts down.
+   *
+   * @param key the affinity key
+   * @return the channel over the clients with this key
    */
   public ClientsChannel<C> clientsWithKey(Object key) {
     return registry.withKey(checkNotNull(key, "key"));
@@ -157,6 +206,8 @@ public final class BrpcServer<C> {
   /**
    * Stops accepting clients and new calls in both directions: new calls from clients and new
    * callbacks fail UNAVAILABLE; calls in flight, either way, finish. Returns at once.
+   *
+   * @return this server
    */
   public BrpcServer<C> shutdown() {
     registry.shutdown(false);
@@ -164,26 +215,52 @@ public final class BrpcServer<C> {
     return this;
   }
 
-  /** As {@link #shutdown()}, and cancels the calls in flight in both directions. */
+  /**
+   * As {@link #shutdown()}, and cancels the calls in flight in both directions.
+   *
+   * @return this server
+   */
   public BrpcServer<C> shutdownNow() {
     registry.shutdown(true);
     server.shutdownNow();
     return this;
   }
 
+  /**
+   * Whether {@link #shutdown()} or {@link #shutdownNow()} was called.
+   *
+   * @return true once the server is shut down
+   */
   public boolean isShutdown() {
     return server.isShutdown();
   }
 
-  /** True once shut down and every connection is closed. */
+  /**
+   * True once shut down and every connection is closed.
+   *
+   * @return true once the server has terminated
+   */
   public boolean isTerminated() {
     return server.isTerminated();
   }
 
+  /**
+   * Waits up to {@code timeout} for the server to terminate after a shutdown.
+   *
+   * @param timeout how long to wait
+   * @param unit the unit of {@code timeout}
+   * @return true if the server terminated, false if time ran out first
+   * @throws InterruptedException if interrupted while waiting
+   */
   public boolean awaitTermination(long timeout, TimeUnit unit) throws InterruptedException {
     return server.awaitTermination(timeout, unit);
   }
 
+  /**
+   * Waits for the server to terminate after a shutdown.
+   *
+   * @throws InterruptedException if interrupted while waiting
+   */
   public void awaitTermination() throws InterruptedException {
     server.awaitTermination();
   }
@@ -210,37 +287,71 @@ public final class BrpcServer<C> {
       this.clientService = checkNotNull(clientService, "clientService");
     }
 
-    /** TLS from a PEM certificate chain and a PEM (PKCS#8 or PKCS#1/SEC1) private key. */
+    /**
+     * TLS from a PEM certificate chain and a PEM (PKCS#8 or PKCS#1/SEC1) private key.
+     *
+     * @param certChain a PEM file with the certificate chain
+     * @param privateKey a PEM file with the private key
+     * @return this builder
+     */
     public Builder<C> useTransportSecurity(File certChain, File privateKey) {
       quic.useTransportSecurity(certChain, privateKey);
       return this;
     }
 
-    /** TLS from PEM streams; they are read before this returns. */
+    /**
+     * TLS from PEM streams; they are read before this returns.
+     *
+     * @param certChain a PEM stream with the certificate chain
+     * @param privateKey a PEM stream with the private key
+     * @return this builder
+     */
     public Builder<C> useTransportSecurity(InputStream certChain, InputStream privateKey) {
       quic.useTransportSecurity(certChain, privateKey);
       return this;
     }
 
-    /** TLS from a generated development certificate. */
+    /**
+     * TLS from a generated development certificate.
+     *
+     * @param certificate the development certificate and its key
+     * @return this builder
+     */
     public Builder<C> useTransportSecurity(SelfSignedCertificate certificate) {
       quic.useTransportSecurity(certificate);
       return this;
     }
 
-    /** TLS from the key entry {@code alias} of a key store. */
+    /**
+     * TLS from the key entry {@code alias} of a key store.
+     *
+     * @param keyStore the key store holding the server's key and certificate chain
+     * @param alias the key entry's alias
+     * @param password the key entry's password
+     * @return this builder
+     */
     public Builder<C> keyStore(KeyStore keyStore, String alias, char[] password) {
       quic.keyStore(keyStore, alias, password);
       return this;
     }
 
-    /** A service clients may call. */
+    /**
+     * A service clients may call.
+     *
+     * @param service the service to add
+     * @return this builder
+     */
     public Builder<C> addService(BindableService service) {
       quic.addService(service);
       return this;
     }
 
-    /** A service clients may call. */
+    /**
+     * A service clients may call.
+     *
+     * @param service the service to add
+     * @return this builder
+     */
     public Builder<C> addService(ServerServiceDefinition service) {
       quic.addService(service);
       return this;
@@ -255,6 +366,9 @@ public final class BrpcServer<C> {
      * BrpcServer.forPort(8443, NamerGrpc::newBlockingStub).addService(GreeterService::new)
      * // where GreeterService(BrpcServer<NamerGrpc.NamerBlockingStub> server) keeps the server
      * }</pre>
+     *
+     * @param factory makes the service, given the server
+     * @return this builder
      */
     public Builder<C> addService(
         Function<? super BrpcServer<C>, ? extends BindableService> factory) {
@@ -265,13 +379,21 @@ public final class BrpcServer<C> {
     /**
      * An interceptor for every call clients make; it already sees the caller
      * ({@link BrpcServer#callerFromContext()} works inside it).
+     *
+     * @param interceptor the interceptor to add
+     * @return this builder
      */
     public Builder<C> intercept(ServerInterceptor interceptor) {
       quic.intercept(interceptor);
       return this;
     }
 
-    /** Runs handlers on {@code executor} (grpc's default: a shared cached pool). */
+    /**
+     * Runs handlers on {@code executor} (grpc's default: a shared cached pool).
+     *
+     * @param executor the executor for handlers
+     * @return this builder
+     */
     public Builder<C> executor(Executor executor) {
       quic.executor(executor);
       return this;
@@ -280,6 +402,9 @@ public final class BrpcServer<C> {
     /**
      * The largest message accepted, from clients' calls and from their responses to
      * callbacks (default 4 MiB); larger ones fail RESOURCE_EXHAUSTED.
+     *
+     * @param bytes the largest message size, in bytes
+     * @return this builder
      */
     public Builder<C> maxInboundMessageSize(int bytes) {
       checkArgument(bytes > 0, "maxInboundMessageSize must be > 0");
@@ -288,43 +413,82 @@ public final class BrpcServer<C> {
       return this;
     }
 
-    /** The largest metadata block accepted (default 8 KiB). */
+    /**
+     * The largest metadata block accepted (default 8 KiB).
+     *
+     * @param bytes the largest metadata size, in bytes
+     * @return this builder
+     */
     public Builder<C> maxInboundMetadataSize(int bytes) {
       quic.maxInboundMetadataSize(bytes);
       return this;
     }
 
-    /** Calls one client may have open toward the server at once; more wait (default 1000). */
+    /**
+     * Calls one client may have open toward the server at once; more wait (default 1000).
+     *
+     * @param max the most calls one client may have open at once
+     * @return this builder
+     */
     public Builder<C> maxConcurrentCallsPerConnection(int max) {
       quic.maxConcurrentCallsPerConnection(max);
       return this;
     }
 
-    /** How long a client has to complete its handshake and authentication (default 20 s). */
+    /**
+     * How long a client has to complete its handshake and authentication (default 20 s).
+     *
+     * @param timeout how long a client may take to handshake and authenticate
+     * @param unit the unit of {@code timeout}
+     * @return this builder
+     */
     public Builder<C> handshakeTimeout(long timeout, TimeUnit unit) {
       quic.handshakeTimeout(timeout, unit);
       return this;
     }
 
-    /** Pings a client after this long without hearing from it (default: off). */
+    /**
+     * Pings a client after this long without hearing from it (default: off).
+     *
+     * @param time how long without hearing from a client before a ping
+     * @param unit the unit of {@code time}
+     * @return this builder
+     */
     public Builder<C> keepAliveTime(long time, TimeUnit unit) {
       quic.keepAliveTime(time, unit);
       return this;
     }
 
-    /** Closes a client's connection when a keepalive ping is not answered within this. */
+    /**
+     * Closes a client's connection when a keepalive ping is not answered within this.
+     *
+     * @param timeout how long to wait for a ping's answer
+     * @param unit the unit of {@code timeout}
+     * @return this builder
+     */
     public Builder<C> keepAliveTimeout(long timeout, TimeUnit unit) {
       quic.keepAliveTimeout(timeout, unit);
       return this;
     }
 
-    /** QUIC's idle timeout: a connection silent this long is closed (default 30 s). */
+    /**
+     * QUIC's idle timeout: a connection silent this long is closed (default 30 s).
+     *
+     * @param timeout the idle timeout
+     * @param unit the unit of {@code timeout}
+     * @return this builder
+     */
     public Builder<C> idleTimeout(long timeout, TimeUnit unit) {
       quic.quicIdleTimeout(timeout, unit);
       return this;
     }
 
-    /** Checks each client's connect metadata; see {@link Authenticator}. */
+    /**
+     * Checks each client's connect metadata; see {@link Authenticator}.
+     *
+     * @param authenticator admits or refuses each client
+     * @return this builder
+     */
     public Builder<C> authenticator(Authenticator authenticator) {
       this.authenticator = checkNotNull(authenticator, "authenticator");
       return this;
@@ -334,13 +498,21 @@ public final class BrpcServer<C> {
      * Groups clients by a key computed once, when each connects (from its identity or connect
      * metadata, say); {@link BrpcServer#clientsWithKey(Object)} then routes among a group. A null
      * key leaves the client out of every group but {@link BrpcServer#allClients()}.
+     *
+     * @param key computes a client's affinity key, or null for none
+     * @return this builder
      */
     public Builder<C> affinity(Function<? super ConnectedClient<C>, ?> key) {
       this.affinity = checkNotNull(key, "key");
       return this;
     }
 
-    /** Hears clients connect and disconnect. */
+    /**
+     * Hears clients connect and disconnect.
+     *
+     * @param listener the listener to add
+     * @return this builder
+     */
     public Builder<C> addListener(ClientListener<C> listener) {
       listeners.add(checkNotNull(listener, "listener"));
       return this;
@@ -350,6 +522,9 @@ public final class BrpcServer<C> {
      * The QUIC engine: {@code "kwik"} (pure Java, always there) or {@code "native"} (with
      * {@code brpc-quic-netty} on the class path, which is then the default). See {@link
      * QuicServerBuilder#engine} and README.md, "Engines".
+     *
+     * @param name {@code "kwik"} or {@code "native"}
+     * @return this builder
      */
     public Builder<C> engine(String name) {
       quic.engine(name);
@@ -359,13 +534,20 @@ public final class BrpcServer<C> {
     /**
      * Direct access to the transport's builder, for settings not offered here. brpc sets the
      * builder's {@code connectHandler} and {@code connectionListener} itself.
+     *
+     * @param configure changes the transport's server builder
+     * @return this builder
      */
     public Builder<C> transport(Consumer<QuicServerBuilder> configure) {
       configure.accept(quic);
       return this;
     }
 
-    /** Builds the server; {@link BrpcServer#start()} binds it. */
+    /**
+     * Builds the server; {@link BrpcServer#start()} binds it.
+     *
+     * @return the new server, not yet started
+     */
     public BrpcServer<C> build() {
       checkState(!built, "build() was already called");
       built = true;

@@ -25,9 +25,18 @@ import io.grpc.Status;
  * @param <C> the server's client stub type
  */
 public interface ClientListener<C> {
-  /** {@code client} connected; its first call has not arrived yet. */
+  /**
+   * {@code client} connected; its first call has not arrived yet.
+   *
+   * @param client the client that connected
+   */
   default void connected(ConnectedClient<C> client) {}
 
-  /** {@code client} is gone; {@code status} says why. Its calls in flight have failed. */
+  /**
+   * {@code client} is gone; {@code status} says why. Its calls in flight have failed.
+   *
+   * @param client the client that disconnected
+   * @param status why it disconnected
+   */
   default void disconnected(ConnectedClient<C> client, Status status) {}
 }

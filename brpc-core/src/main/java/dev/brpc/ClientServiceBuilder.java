@@ -19,6 +19,11 @@ import io.grpc.Channel;
  */
 @FunctionalInterface
 public interface ClientServiceBuilder<C> {
-  /** Returns the stub for the client behind {@code channel}. */
+  /**
+   * Returns the stub for the client behind {@code channel}.
+   *
+   * @param channel a channel bound to the client's connection
+   * @return the stub that calls the client
+   */
   C build(Channel channel);
 }

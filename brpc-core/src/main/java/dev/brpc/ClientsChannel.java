@@ -35,12 +35,20 @@ public final class ClientsChannel<C> extends Channel {
     this.stub = builder.build(this);
   }
 
-  /** A stub over this channel, built by the server's {@link ClientServiceBuilder}. */
+  /**
+   * A stub over this channel, built by the server's {@link ClientServiceBuilder}.
+   *
+   * @return the stub that calls the group's clients round-robin
+   */
   public C stub() {
     return stub;
   }
 
-  /** True while at least one client of the group can take a call. */
+  /**
+   * True while at least one client of the group can take a call.
+   *
+   * @return whether a client of the group is ready
+   */
   public boolean isReady() {
     return group.isReady();
   }
@@ -48,6 +56,11 @@ public final class ClientsChannel<C> extends Channel {
   /**
    * Waits until at least one client of the group can take a call; false if none could within
    * {@code timeout}.
+   *
+   * @param timeout how long to wait
+   * @param unit the unit of {@code timeout}
+   * @return true once a client is ready; false on timeout or once shut down
+   * @throws InterruptedException if interrupted while waiting
    */
   public boolean awaitReady(long timeout, TimeUnit unit) throws InterruptedException {
     return group.awaitReady(timeout, unit);

@@ -45,47 +45,83 @@ public final class ConnectedClient<C> {
     this.affinityKey = affinityKey;
   }
 
-  /** The id the server gave this connection (random, from {@code SecureRandom}). */
+  /**
+   * The id the server gave this connection (random, from {@code SecureRandom}).
+   *
+   * @return the connection's id
+   */
   public UUID id() {
     return id;
   }
 
-  /** The stub, built by the server's {@link ClientServiceBuilder}, that calls this client. */
+  /**
+   * The stub, built by the server's {@link ClientServiceBuilder}, that calls this client.
+   *
+   * @return the client's stub
+   */
   public C stub() {
     return stub;
   }
 
-  /** A channel to this client, for stubs of other services it serves. */
+  /**
+   * A channel to this client, for stubs of other services it serves.
+   *
+   * @return a channel to the client
+   */
   public Channel channel() {
     return connection.channel();
   }
 
-  /** The client's address as the server sees it. */
+  /**
+   * The client's address as the server sees it.
+   *
+   * @return the client's remote address
+   */
   public SocketAddress remoteAddress() {
     return connection.remoteAddress();
   }
 
-  /** What the {@link Authenticator} returned; null if the server has none. */
+  /**
+   * What the {@link Authenticator} returned; null if the server has none.
+   *
+   * @return the client's identity, or null
+   */
   public Object identity() {
     return identity;
   }
 
-  /** A copy of the metadata the client connected with. */
+  /**
+   * A copy of the metadata the client connected with.
+   *
+   * @return the client's connect metadata
+   */
   public Metadata connectMetadata() {
     return connection.peerMetadata();
   }
 
-  /** When the server admitted this client. */
+  /**
+   * When the server admitted this client.
+   *
+   * @return the time the client was admitted
+   */
   public Instant connectedAt() {
     return connectedAt;
   }
 
-  /** The client's affinity key (see {@link BrpcServer.Builder#affinity}); null if none. */
+  /**
+   * The client's affinity key (see {@link BrpcServer.Builder#affinity}); null if none.
+   *
+   * @return the affinity key, or null
+   */
   public Object affinityKey() {
     return affinityKey;
   }
 
-  /** False once the client's connection has closed. */
+  /**
+   * False once the client's connection has closed.
+   *
+   * @return true while the connection is open
+   */
   public boolean isConnected() {
     return connection.isOpen();
   }

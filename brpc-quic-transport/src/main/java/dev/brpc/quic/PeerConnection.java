@@ -23,24 +23,46 @@ import java.net.SocketAddress;
  * <p>Thread-safe.
  */
 public interface PeerConnection {
-  /** This process's id for the connection; the same as {@link QuicAttributes#CONNECTION_ID}. */
+  /**
+   * This process's id for the connection; the same as {@link QuicAttributes#CONNECTION_ID}.
+   *
+   * @return the connection's id
+   */
   String id();
 
-  /** The peer's address. */
+  /**
+   * The peer's address.
+   *
+   * @return the remote socket address
+   */
   SocketAddress remoteAddress();
 
-  /** What the peer sent in its SETTINGS (see {@link QuicAttributes#PEER_METADATA}). */
+  /**
+   * What the peer sent in its SETTINGS (see {@link QuicAttributes#PEER_METADATA}).
+   *
+   * @return the peer's connect metadata
+   */
   Metadata peerMetadata();
 
-  /** The transport attributes calls on this connection carry. */
+  /**
+   * The transport attributes calls on this connection carry.
+   *
+   * @return the connection's transport attributes
+   */
   Attributes attributes();
 
   /**
    * A channel whose calls go to the peer over this connection. Calls fail with UNAVAILABLE
    * once the connection is gone, and the peer answers UNIMPLEMENTED if it serves nothing.
+   *
+   * @return a channel to the peer
    */
   Channel channel();
 
-  /** Whether the connection is still up. */
+  /**
+   * Whether the connection is still up.
+   *
+   * @return true until the connection closes
+   */
   boolean isOpen();
 }

@@ -36,39 +36,70 @@ public final class PeerGroup {
   /**
    * A group named {@code name} (the authority its calls carry, so it must be a valid URI
    * authority) whose channel accepts responses up to grpc's default of 4 MiB.
+   *
+   * @param name the group's name, a valid URI authority
+   * @return a new, empty group
    */
   public static PeerGroup create(String name) {
     return create(name, 4 * 1024 * 1024);
   }
 
-  /** A group whose channel accepts responses up to {@code maxInboundMessageSize} bytes. */
+  /**
+   * A group whose channel accepts responses up to {@code maxInboundMessageSize} bytes.
+   *
+   * @param name the group's name, a valid URI authority
+   * @param maxInboundMessageSize the largest response the channel accepts, in bytes
+   * @return a new, empty group
+   */
   public static PeerGroup create(String name, int maxInboundMessageSize) {
     checkNotNull(name, "name");
     checkArgument(maxInboundMessageSize > 0, "maxInboundMessageSize must be > 0");
     return new PeerGroup(new PeerGroupChannel(name, maxInboundMessageSize));
   }
 
-  /** Adds a connection; false if it is already a member or already closed. */
+  /**
+   * Adds a connection; false if it is already a member or already closed.
+   *
+   * @param connection the connection to add
+   * @return true if it was added
+   */
   public boolean add(PeerConnection connection) {
     return group.add(checkNotNull(connection, "connection"));
   }
 
-  /** Removes a connection; false if it was not a member. */
+  /**
+   * Removes a connection; false if it was not a member.
+   *
+   * @param connection the connection to remove
+   * @return true if it was removed
+   */
   public boolean remove(PeerConnection connection) {
     return group.remove(checkNotNull(connection, "connection"));
   }
 
-  /** A snapshot of the members. */
+  /**
+   * A snapshot of the members.
+   *
+   * @return the current members
+   */
   public List<PeerConnection> members() {
     return group.members();
   }
 
-  /** The round-robin channel over the members. Shut it down through {@link #shutdown()}. */
+  /**
+   * The round-robin channel over the members. Shut it down through {@link #shutdown()}.
+   *
+   * @return the group's channel
+   */
   public Channel channel() {
     return group.channel();
   }
 
-  /** True while at least one member can take a call. */
+  /**
+   * True while at least one member can take a call.
+   *
+   * @return whether a member is ready
+   */
   public boolean isReady() {
     return group.channel().getState(true) == ConnectivityState.READY;
   }
@@ -76,6 +107,11 @@ public final class PeerGroup {
   /**
    * Waits until at least one member can take a call; returns false if none could within the
    * timeout.
+   *
+   * @param timeout how long to wait
+   * @param unit the unit of {@code timeout}
+   * @return true once a member is ready; false on timeout or if the group was shut down
+   * @throws InterruptedException if interrupted while waiting
    */
   public boolean awaitReady(long timeout, TimeUnit unit) throws InterruptedException {
     ManagedChannel ch = group.channel();

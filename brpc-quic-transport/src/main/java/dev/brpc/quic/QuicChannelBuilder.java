@@ -52,14 +52,25 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
         new ManagedChannelImplBuilder.FixedPortProvider(GrpcUtil.DEFAULT_PORT_SSL));
   }
 
-  /** A channel to {@code host:port}. */
+  /**
+   * A channel to {@code host:port}.
+   *
+   * @param host the server's host name
+   * @param port the server's UDP port, 1 to 65535
+   * @return a new builder
+   */
   public static QuicChannelBuilder forAddress(String host, int port) {
     checkNotNull(host, "host");
     checkArgument(port > 0 && port <= 65535, "port must be 1..65535");
     return new QuicChannelBuilder(GrpcUtil.authorityFromHostAndPort(host, port));
   }
 
-  /** A channel to a gRPC target, e.g. {@code dns:///server.example:8443}. */
+  /**
+   * A channel to a gRPC target, e.g. {@code dns:///server.example:8443}.
+   *
+   * @param target the target URI or authority
+   * @return a new builder
+   */
   public static QuicChannelBuilder forTarget(String target) {
     return new QuicChannelBuilder(checkNotNull(target, "target"));
   }
@@ -69,7 +80,12 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
     return delegate;
   }
 
-  /** Trusts the certificates in a PEM file (instead of the JDK's default trust store). */
+  /**
+   * Trusts the certificates in a PEM file (instead of the JDK's default trust store).
+   *
+   * @param pem a file of PEM certificates
+   * @return this builder
+   */
   public QuicChannelBuilder trustCertificates(File pem) {
     try (InputStream in = new FileInputStream(pem)) {
       return trustCertificates(in);
@@ -78,7 +94,12 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
     }
   }
 
-  /** Trusts the certificates in a PEM stream (read, not closed). */
+  /**
+   * Trusts the certificates in a PEM stream (read, not closed).
+   *
+   * @param pem a stream of PEM certificates
+   * @return this builder
+   */
   public QuicChannelBuilder trustCertificates(InputStream pem) {
     try {
       return trustStore(Pem.trustStore(Pem.readCertificates(pem)));
@@ -87,12 +108,22 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
     }
   }
 
-  /** Trusts exactly one certificate: the server's own (pinning) or its CA. */
+  /**
+   * Trusts exactly one certificate: the server's own (pinning) or its CA.
+   *
+   * @param certificate the certificate to trust
+   * @return this builder
+   */
   public QuicChannelBuilder trustCertificate(X509Certificate certificate) {
     return trustStore(Pem.trustStore(List.of(checkNotNull(certificate, "certificate"))));
   }
 
-  /** Trusts the certificates of {@code trustStore}. */
+  /**
+   * Trusts the certificates of {@code trustStore}.
+   *
+   * @param trustStore the key store holding the trusted certificates
+   * @return this builder
+   */
   public QuicChannelBuilder trustStore(KeyStore trustStore) {
     options.trustStore = checkNotNull(trustStore, "trustStore");
     options.trustManager = null;
@@ -100,7 +131,12 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
     return this;
   }
 
-  /** Verifies the server with {@code trustManager}. */
+  /**
+   * Verifies the server with {@code trustManager}.
+   *
+   * @param trustManager verifies the server's certificate chain
+   * @return this builder
+   */
   public QuicChannelBuilder trustManager(X509TrustManager trustManager) {
     options.trustManager = checkNotNull(trustManager, "trustManager");
     options.trustStore = null;
@@ -111,6 +147,8 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
   /**
    * Accepts any server certificate. <b>Development only</b>: anyone on the path can
    * impersonate the server.
+   *
+   * @return this builder
    */
   public QuicChannelBuilder disableCertificateVerificationForDevelopmentOnly() {
     options.insecure = true;
@@ -122,13 +160,21 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
    * (Netty's QUIC codec over quiche, with {@code brpc-quic-netty} on the class path). By
    * default the best engine that runs here; the system property {@code brpc.quic.engine}
    * overrides the default. README.md, "Engines", says what each costs.
+   *
+   * @param name {@code "kwik"} or {@code "native"}
+   * @return this builder
    */
   public QuicChannelBuilder engine(String name) {
     options.engine = checkNotNull(name, "name");
     return this;
   }
 
-  /** Metadata sent to the server when each connection is set up (e.g. a bearer token). */
+  /**
+   * Metadata sent to the server when each connection is set up (e.g. a bearer token).
+   *
+   * @param metadata the metadata to send; copied for each connection
+   * @return this builder
+   */
   public QuicChannelBuilder connectMetadata(Metadata metadata) {
     checkNotNull(metadata, "metadata");
     return connectMetadata(() -> {
@@ -138,7 +184,12 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
     });
   }
 
-  /** Like {@link #connectMetadata(Metadata)}, asked anew for every connection (token refresh). */
+  /**
+   * Like {@link #connectMetadata(Metadata)}, asked anew for every connection (token refresh).
+   *
+   * @param metadata supplies the metadata for each new connection
+   * @return this builder
+   */
   public QuicChannelBuilder connectMetadata(Supplier<Metadata> metadata) {
     options.connectMetadata = checkNotNull(metadata, "metadata");
     return this;
@@ -148,6 +199,9 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
    * Serves the calls the server makes back into this client, on every connection this channel
    * dials. {@code server} must come from {@link QuicServerBuilder#forCallbacks()}; start it
    * before the first call.
+   *
+   * @param server the callback server, from {@link QuicServerBuilder#forCallbacks()}
+   * @return this builder
    */
   public QuicChannelBuilder callbackServer(Server server) {
     CallbackServer cs = CallbackServer.BUILT.get(checkNotNull(server, "server"));
@@ -156,7 +210,12 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
     return this;
   }
 
-  /** Learns of every connection the channel dials (and loses). */
+  /**
+   * Learns of every connection the channel dials (and loses).
+   *
+   * @param listener told when a connection is set up and when it closes
+   * @return this builder
+   */
   public QuicChannelBuilder connectionListener(QuicConnectionListener listener) {
     options.connectionListener = checkNotNull(listener, "listener");
     return this;
@@ -200,6 +259,10 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
    * round trip per period. It is also how long an {@link #idleProbeTime idle probe} waits for
    * its answer. Default 5 seconds; at least 100 ms; {@code Long.MAX_VALUE} nanoseconds (or
    * more) switches the watchdog off for calls.
+   *
+   * @param timeout how long a connection with open calls may hear nothing before the probe
+   * @param unit the unit of {@code timeout}
+   * @return this builder
    */
   public QuicChannelBuilder stallTimeout(long timeout, TimeUnit unit) {
     checkArgument(timeout > 0, "stallTimeout must be > 0");
@@ -216,6 +279,10 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
    * side it was; a live idle connection costs one PING and its answer per period (README, "A
    * dead peer"). At least 100 ms; {@code Long.MAX_VALUE} nanoseconds (or more) switches it off,
    * leaving a silent peer to the QUIC idle timeout.
+   *
+   * @param time how long a connection without calls may hear nothing before the probe
+   * @param unit the unit of {@code time}
+   * @return this builder
    */
   public QuicChannelBuilder idleProbeTime(long time, TimeUnit unit) {
     checkArgument(time > 0, "idleProbeTime must be > 0");
@@ -230,7 +297,13 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
     return this;
   }
 
-  /** QUIC's idle timeout (the smaller of both sides' applies). Default 30 seconds. */
+  /**
+   * QUIC's idle timeout (the smaller of both sides' applies). Default 30 seconds.
+   *
+   * @param timeout the idle timeout, at least one second
+   * @param unit the unit of {@code timeout}
+   * @return this builder
+   */
   public QuicChannelBuilder quicIdleTimeout(long timeout, TimeUnit unit) {
     checkArgument(unit.toMillis(timeout) >= 1000, "quicIdleTimeout must be >= 1 second");
     options.config.idleTimeoutNanos = unit.toNanos(timeout);
@@ -242,6 +315,10 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
    * Once the server answers, the QUIC handshake may take up to {@link #handshakeTimeout}. A
    * short one makes a client that keeps reconnecting notice sooner that the server is back:
    * within an attempt, kwik retransmits its first packet at ever longer intervals.
+   *
+   * @param timeout how long to wait for the server's first packet
+   * @param unit the unit of {@code timeout}
+   * @return this builder
    */
   public QuicChannelBuilder connectTimeout(long timeout, TimeUnit unit) {
     checkArgument(timeout > 0, "connectTimeout must be > 0");
@@ -252,6 +329,10 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
   /**
    * How long the QUIC handshake may take once the server answered, and then how long the
    * server may take to admit us (its SETTINGS). Default 20 seconds.
+   *
+   * @param timeout how long the handshake and the admission may take
+   * @param unit the unit of {@code timeout}
+   * @return this builder
    */
   public QuicChannelBuilder handshakeTimeout(long timeout, TimeUnit unit) {
     checkArgument(timeout > 0, "handshakeTimeout must be > 0");
@@ -259,7 +340,12 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
     return this;
   }
 
-  /** How many callback calls the server may have open on one connection. Default 1000. */
+  /**
+   * How many callback calls the server may have open on one connection. Default 1000.
+   *
+   * @param max the most callback calls open at once on one connection
+   * @return this builder
+   */
   public QuicChannelBuilder maxConcurrentCallsPerConnection(int max) {
     checkArgument(max > 0, "maxConcurrentCallsPerConnection must be > 0");
     options.config.maxConcurrentCallsPerConnection = max;

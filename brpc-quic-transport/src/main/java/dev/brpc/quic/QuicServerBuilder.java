@@ -70,13 +70,23 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
     }
   }
 
-  /** A server on every interface at {@code port} (0 picks a free port; see {@link Server#getPort}). */
+  /**
+   * A server on every interface at {@code port} (0 picks a free port; see {@link Server#getPort}).
+   *
+   * @param port the UDP port to listen on, 0 to 65535
+   * @return a new builder
+   */
   public static QuicServerBuilder forPort(int port) {
     checkArgument(port >= 0 && port <= 65535, "port must be 0..65535");
     return new QuicServerBuilder(new InetSocketAddress(port));
   }
 
-  /** A server on {@code address}, e.g. {@code new InetSocketAddress("127.0.0.1", 0)}. */
+  /**
+   * A server on {@code address}, e.g. {@code new InetSocketAddress("127.0.0.1", 0)}.
+   *
+   * @param address the local address to bind, an {@link InetSocketAddress}
+   * @return a new builder
+   */
   public static QuicServerBuilder forAddress(SocketAddress address) {
     checkNotNull(address, "address");
     checkArgument(address instanceof InetSocketAddress, "address must be an InetSocketAddress");
@@ -87,6 +97,8 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
    * A server with no socket, serving the calls a brpc server makes back into this client on
    * the connections a channel dials. Pass it to {@link QuicChannelBuilder#callbackServer} and
    * start it before the channel connects.
+   *
+   * @return a new builder for a callback server
    */
   public static QuicServerBuilder forCallbacks() {
     return new QuicServerBuilder(null);
@@ -121,13 +133,25 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
     }
   }
 
-  /** TLS from a generated development certificate. */
+  /**
+   * TLS from a generated development certificate.
+   *
+   * @param certificate the development certificate and its key
+   * @return this builder
+   */
   public QuicServerBuilder useTransportSecurity(SelfSignedCertificate certificate) {
     checkNotNull(certificate, "certificate");
     return keyStore(certificate.keyStore(), Pem.KEY_ALIAS, Pem.keyPassword());
   }
 
-  /** TLS from the key entry {@code alias} of {@code keyStore} (RSA or EC P-256/384/521). */
+  /**
+   * TLS from the key entry {@code alias} of {@code keyStore} (RSA or EC P-256/384/521).
+   *
+   * @param keyStore the key store holding the server's key and certificate chain
+   * @param alias the key entry's alias
+   * @param password the key entry's password (copied)
+   * @return this builder
+   */
   public QuicServerBuilder keyStore(KeyStore keyStore, String alias, char[] password) {
     checkListening("keyStore");
     options.keyStore = checkNotNull(keyStore, "keyStore");
@@ -141,6 +165,9 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
    * (Netty's QUIC codec over quiche, with {@code brpc-quic-netty} on the class path). By
    * default the best engine that runs here; the system property {@code brpc.quic.engine}
    * overrides the default. Clients on either engine can connect to either.
+   *
+   * @param name {@code "kwik"} or {@code "native"}
+   * @return this builder
    */
   public QuicServerBuilder engine(String name) {
     checkListening("engine");
@@ -148,14 +175,24 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
     return this;
   }
 
-  /** Admits or refuses each client when it connects (authentication). */
+  /**
+   * Admits or refuses each client when it connects (authentication).
+   *
+   * @param handler decides on each new connection
+   * @return this builder
+   */
   public QuicServerBuilder connectHandler(ConnectHandler handler) {
     checkListening("connectHandler");
     options.connectHandler = checkNotNull(handler, "handler");
     return this;
   }
 
-  /** Learns of every client connection; {@link PeerConnection#channel()} calls it back. */
+  /**
+   * Learns of every client connection; {@link PeerConnection#channel()} calls it back.
+   *
+   * @param listener told when a client connects and when it disconnects
+   * @return this builder
+   */
   public QuicServerBuilder connectionListener(QuicConnectionListener listener) {
     checkListening("connectionListener");
     options.connectionListener = checkNotNull(listener, "listener");
@@ -211,6 +248,10 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
    * round trip per period. It is also how long an {@link #idleProbeTime idle probe} waits for
    * its answer. Default 5 seconds; at least 100 ms; {@code Long.MAX_VALUE} nanoseconds (or
    * more) switches the watchdog off for calls.
+   *
+   * @param timeout how long a connection with open calls may hear nothing before the probe
+   * @param unit the unit of {@code timeout}
+   * @return this builder
    */
   public QuicServerBuilder stallTimeout(long timeout, TimeUnit unit) {
     checkListening("stallTimeout");
@@ -228,6 +269,10 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
    * side it was; a live idle connection costs one PING and its answer per period (README, "A
    * dead peer"). At least 100 ms; {@code Long.MAX_VALUE} nanoseconds (or more) switches it off,
    * leaving a silent peer to the QUIC idle timeout.
+   *
+   * @param time how long a connection without calls may hear nothing before the probe
+   * @param unit the unit of {@code time}
+   * @return this builder
    */
   public QuicServerBuilder idleProbeTime(long time, TimeUnit unit) {
     checkListening("idleProbeTime");
@@ -239,6 +284,10 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
   /**
    * QUIC's idle timeout: a connection that carries no packet for this long is closed (its calls
    * fail UNAVAILABLE). Clients keep quiet connections open with pings. Default 30 seconds.
+   *
+   * @param timeout the idle timeout, at least one second
+   * @param unit the unit of {@code timeout}
+   * @return this builder
    */
   public QuicServerBuilder quicIdleTimeout(long timeout, TimeUnit unit) {
     checkListening("quicIdleTimeout");
@@ -251,6 +300,10 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
    * How long a call stream may take to deliver its complete request headers; a stream that
    * trickles them is reset with DEADLINE_EXCEEDED's code (PROTOCOL.md, section 5). Default
    * 10 seconds. Applies to callback servers too.
+   *
+   * @param timeout how long a stream may take to deliver its request headers
+   * @param unit the unit of {@code timeout}
+   * @return this builder
    */
   public QuicServerBuilder headersTimeout(long timeout, TimeUnit unit) {
     checkArgument(timeout > 0, "headersTimeout must be > 0");
@@ -264,6 +317,10 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
    * loop costs the peer one frame each and the server a stream, a thread and a call (the
    * "rapid reset" attack). As grpc's NettyServerBuilder.maxRstFramesPerWindow. Default 1000
    * per second; {@code 0} disables the check.
+   *
+   * @param maxRstStream the most resets allowed per window; 0 disables the check
+   * @param secondsPerWindow the window's length, in seconds
+   * @return this builder
    */
   public QuicServerBuilder maxRstFramesPerWindow(int maxRstStream, int secondsPerWindow) {
     checkArgument(maxRstStream >= 0, "maxRstStream must be >= 0");
@@ -276,6 +333,9 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
   /**
    * How many calls a peer may have open toward this side on one connection (QUIC stream
    * credit); further calls wait for a free stream. Default 1000.
+   *
+   * @param max the most calls a peer may have open at once on one connection
+   * @return this builder
    */
   public QuicServerBuilder maxConcurrentCallsPerConnection(int max) {
     checkListening("maxConcurrentCallsPerConnection");

@@ -65,6 +65,7 @@ public final class SelfSignedCertificate {
    * Generates a certificate valid for one year for the given DNS names.
    *
    * @param hostNames the DNS names clients will dial; at least one
+   * @return the new certificate with its private key
    */
   public static SelfSignedCertificate generate(String... hostNames) {
     if (hostNames.length == 0) {
@@ -100,17 +101,29 @@ public final class SelfSignedCertificate {
     }
   }
 
-  /** The certificate. */
+  /**
+   * The certificate.
+   *
+   * @return the X.509 certificate
+   */
   public X509Certificate certificate() {
     return certificate;
   }
 
-  /** The certificate in PEM form. */
+  /**
+   * The certificate in PEM form.
+   *
+   * @return the PEM text of the certificate
+   */
   public String certificatePem() {
     return pem(certificate);
   }
 
-  /** The private key in PKCS#8 PEM form. Keep it secret even in development. */
+  /**
+   * The private key in PKCS#8 PEM form. Keep it secret even in development.
+   *
+   * @return the PEM text of the private key
+   */
   public String privateKeyPem() {
     try {
       return pem(new JcaPKCS8Generator(keyPair.getPrivate(), null).generate());
@@ -119,7 +132,12 @@ public final class SelfSignedCertificate {
     }
   }
 
-  /** Writes {@code cert.pem} and {@code key.pem} into {@code directory}, creating it. */
+  /**
+   * Writes {@code cert.pem} and {@code key.pem} into {@code directory}, creating it.
+   *
+   * @param directory the directory to write into
+   * @throws IOException if the directory or a file cannot be written
+   */
   public void writeTo(Path directory) throws IOException {
     Files.createDirectories(directory);
     Files.write(directory.resolve("cert.pem"), certificatePem().getBytes(StandardCharsets.US_ASCII));

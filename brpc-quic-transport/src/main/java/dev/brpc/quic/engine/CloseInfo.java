@@ -26,11 +26,22 @@ public record CloseInfo(Kind kind, long code, String reason) {
     INTERNAL
   }
 
+  /**
+   * Reads a null {@code reason} as the empty string.
+   *
+   * @param kind who or what closed it
+   * @param code the application or transport error code, or -1
+   * @param reason the reason phrase, or null for none
+   */
   public CloseInfo {
     reason = reason == null ? "" : reason;
   }
 
-  /** Whether the peer ended the connection. */
+  /**
+   * Whether the peer ended the connection.
+   *
+   * @return true if the peer closed it, with an application or a transport error code
+   */
   public boolean byPeer() {
     return kind == Kind.PEER_APPLICATION || kind == Kind.PEER_TRANSPORT;
   }
@@ -45,6 +56,9 @@ public record CloseInfo(Kind kind, long code, String reason) {
   /**
    * The peer's transport error in words: its name, or for a TLS alert (codes 0x100 to 0x1ff,
    * RFC 9001 section 4.8) the alert's name; null for an unknown code.
+   *
+   * @param code a QUIC transport error code
+   * @return the error's name, or null if the code is unknown
    */
   public static String transportErrorName(long code) {
     if (code >= 0 && code < TRANSPORT_ERRORS.length) {
@@ -56,7 +70,12 @@ public record CloseInfo(Kind kind, long code, String reason) {
     return null;
   }
 
-  /** A TLS alert's name (RFC 8446, section 6), or its number. */
+  /**
+   * A TLS alert's name (RFC 8446, section 6), or its number.
+   *
+   * @param alert the TLS alert number
+   * @return the alert's name, or the number as a string if unknown
+   */
   public static String tlsAlertName(int alert) {
     return switch (alert) {
       case 10 -> "unexpected_message";
@@ -87,6 +106,8 @@ public record CloseInfo(Kind kind, long code, String reason) {
   /**
    * Why a peer ended a handshake, for people: a refusal says so, a TLS alert is named (with
    * what no_application_protocol means), the peer's reason phrase is quoted when it sent one.
+   *
+   * @return a sentence fragment saying how the handshake ended
    */
   public String describeHandshakeClose() {
     String phrase = reason.isEmpty() ? "" : " (\"" + reason + "\")";

@@ -22,24 +22,50 @@ public final class DialException extends IOException {
     OTHER
   }
 
+  /** Why the dial failed. */
   private final Reason reason;
+  /** How the peer closed the attempt, or null. */
   private final CloseInfo closeInfo;
 
+  /**
+   * A dial failure without a {@link CloseInfo}.
+   *
+   * @param reason why the dial failed
+   * @param message the detail message
+   * @param cause the underlying failure, or null
+   */
   public DialException(Reason reason, String message, Throwable cause) {
     this(reason, message, cause, null);
   }
 
+  /**
+   * A dial failure, with how the peer closed the attempt if it did.
+   *
+   * @param reason why the dial failed
+   * @param message the detail message
+   * @param cause the underlying failure, or null
+   * @param closeInfo how the peer closed the attempt, or null
+   */
   public DialException(Reason reason, String message, Throwable cause, CloseInfo closeInfo) {
     super(message, cause);
     this.reason = reason;
     this.closeInfo = closeInfo;
   }
 
+  /**
+   * Why the dial failed, as far as the engine can tell.
+   *
+   * @return the failure's reason
+   */
   public Reason reason() {
     return reason;
   }
 
-  /** How the peer closed the attempt, for {@link Reason#CLOSED_BY_PEER}; else null. */
+  /**
+   * How the peer closed the attempt, for {@link Reason#CLOSED_BY_PEER}; else null.
+   *
+   * @return the peer's close, or null
+   */
   public CloseInfo closeInfo() {
     return closeInfo;
   }

@@ -8,7 +8,11 @@ import java.net.InetSocketAddress;
  * <p>Thread-safe.
  */
 public interface EngineListener {
-  /** The bound address (the real port when 0 was asked for). */
+  /**
+   * The bound address (the real port when 0 was asked for).
+   *
+   * @return the local socket address
+   */
   InetSocketAddress localAddress();
 
   /**

@@ -23,6 +23,11 @@ public final class QuicPackets {
    * keys as soon as it has the dialer's Finished, and then drops the whole datagram, 1-RTT
    * packets behind the Handshake packet included; the connection's first request then waits
    * for a retransmission. Any dialing engine splits such datagrams.
+   *
+   * @param data the datagram's bytes
+   * @param offset where the packet starts in {@code data}
+   * @param length how many bytes of {@code data} from {@code offset} belong to the datagram
+   * @return the packet's length in bytes, or -1 if it is not a well-formed Handshake packet
    */
   public static int handshakePacketLength(byte[] data, int offset, int length) {
     int end = offset + length;
@@ -66,6 +71,11 @@ public final class QuicPackets {
    * dropped; kwik 0.10.9 instead reads a Retry packet's lengths as signed bytes, and a length
    * byte of 0x80 or more throws {@code NegativeArraySizeException}, which aborts the dial
    * (fixed upstream in f0fb7b6b). Both CID lengths are in the clear (RFC 9001, section 5.4).
+   *
+   * @param data the datagram's bytes
+   * @param offset where the datagram starts in {@code data}
+   * @param length the datagram's length in bytes
+   * @return true if the packet must be dropped for its connection id lengths
    */
   public static boolean hasInvalidConnectionIdLength(byte[] data, int offset, int length) {
     if (length < 6 || (data[offset] & 0x80) == 0) {

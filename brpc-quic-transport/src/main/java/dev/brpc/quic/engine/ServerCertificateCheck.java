@@ -49,7 +49,13 @@ public final class ServerCertificateCheck extends X509ExtendedTrustManager {
     this.trustConfigured = trustConfigured;
   }
 
-  /** The check for {@code spec} (not for insecure specs, which check nothing). */
+  /**
+   * The check for {@code spec} (not for insecure specs, which check nothing).
+   *
+   * @param spec the dial's trust settings
+   * @return a new check
+   * @throws GeneralSecurityException if the trust store or the JDK's default trust fails to load
+   */
   public static ServerCertificateCheck of(DialSpec spec) throws GeneralSecurityException {
     if (spec.trustManager() != null) {
       return new ServerCertificateCheck(spec.trustManager(), true);
@@ -148,7 +154,12 @@ public final class ServerCertificateCheck extends X509ExtendedTrustManager {
   /** What the check saw for {@code key}: the server's chain and why it was refused. */
   private record Outcome(X509Certificate[] chain, CertificateException refused) {}
 
-  /** The exception the check threw for {@code key} (null: one instance, one dial), if any. */
+  /**
+   * The exception the check threw for {@code key} (null: one instance, one dial), if any.
+   *
+   * @param key the {@link SSLEngine} the check ran for, or null
+   * @return the refusal, or null if the check accepted the chain or did not run for {@code key}
+   */
   public CertificateException refusal(Object key) {
     Outcome o = outcomes.get(key == null ? this : key);
     return o == null ? null : o.refused;
@@ -159,6 +170,11 @@ public final class ServerCertificateCheck extends X509ExtendedTrustManager {
    * has nothing to say: it refused the server's chain (why, and what to configure), or it
    * accepted it but the TLS stack then found the host name missing from it ({@code
    * hostMismatch}: the engine's TLS error says so). {@code host} is the name dialled.
+   *
+   * @param key the {@link SSLEngine} the check ran for, or null
+   * @param host the host name dialled
+   * @param hostMismatch whether the TLS stack found the host name missing from the certificate
+   * @return a sentence for the user, or null
    */
   public String explain(Object key, String host, boolean hostMismatch) {
     Outcome o = outcomes.get(key == null ? this : key);

@@ -13,6 +13,10 @@ public interface StreamHandler {
   /** The stream takes bytes again, after {@link EngineStream#requestWritable} returned false. */
   void writable();
 
-  /** A write the engine had taken failed later (the peer stopped the stream, say). */
+  /**
+   * A write the engine had taken failed later (the peer stopped the stream, say).
+   *
+   * @param cause why the write failed
+   */
   default void writeFailed(IOException cause) {}
 }
