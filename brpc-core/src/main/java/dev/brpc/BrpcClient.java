@@ -4,6 +4,7 @@ import static com.google.common.base.Preconditions.checkNotNull;
 import static com.google.common.base.Preconditions.checkState;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
+import dev.brpc.quic.ConnectionInfo;
 import dev.brpc.quic.PeerConnection;
 import dev.brpc.quic.QuicChannelBuilder;
 import dev.brpc.quic.QuicConnectionListener;
@@ -27,6 +28,7 @@ import java.security.KeyStore;
 import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
@@ -97,6 +99,7 @@ public final class BrpcClient implements AutoCloseable {
   private final Object lock = new Object();
   @GuardedBy("lock") private UUID id;
   @GuardedBy("lock") private boolean connected;
+  @GuardedBy("lock") private PeerConnection connection;
   @GuardedBy("lock") private Status lastFailure;
   @GuardedBy("lock") private long failures;
   @GuardedBy("lock") private boolean watching;
@@ -296,6 +299,22 @@ public final class BrpcClient implements AutoCloseable {
   }
 
   /**
+   * What is known of the current connection to the server: the engine, round-trip time, bytes
+   * and packets sent and received, lost packets, open calls, connected since (see
+   * {@link ConnectionInfo} for what each engine counts). On the native engine this waits, at
+   * most a second, for its event loop to collect the figures.
+   *
+   * @return the connection's facts; empty while not connected
+   */
+  public Optional<ConnectionInfo> connectionInfo() {
+    PeerConnection c;
+    synchronized (lock) {
+      c = connected ? connection : null;
+    }
+    return c == null ? Optional.empty() : Optional.of(c.info());
+  }
+
+  /**
    * Waits up to {@code timeout} for the client to terminate after a shutdown.
    *
    * @param timeout how long to wait
@@ -352,6 +371,7 @@ public final class BrpcClient implements AutoCloseable {
       synchronized (lock) {
         id = newId;
         connected = true;
+        BrpcClient.this.connection = connection;
         lock.notifyAll();
       }
       ListenerCalls.fire(listeners, l -> l.connected(newId), "BrpcClient.Listener.connected");
@@ -363,6 +383,9 @@ public final class BrpcClient implements AutoCloseable {
       synchronized (lock) {
         oldId = id;
         connected = false;
+        if (BrpcClient.this.connection == connection) {
+          BrpcClient.this.connection = null;
+        }
       }
       ListenerCalls.fire(listeners, l -> l.disconnected(oldId, status),
           "BrpcClient.Listener.disconnected");

@@ -1,5 +1,6 @@
 package dev.brpc;
 
+import dev.brpc.quic.ConnectionInfo;
 import dev.brpc.quic.PeerConnection;
 import io.grpc.Channel;
 import io.grpc.Metadata;
@@ -115,6 +116,19 @@ public final class ConnectedClient<C> {
    */
   public Object affinityKey() {
     return affinityKey;
+  }
+
+  /**
+   * What is known of the client's connection now: the engine, round-trip time, bytes and
+   * packets sent and received, lost packets, open calls, connected since (see
+   * {@link ConnectionInfo} for what each engine counts). On the native engine this waits, at
+   * most a second, for its event loop to collect the figures: for diagnostics and dashboards,
+   * not per call.
+   *
+   * @return a snapshot of the connection
+   */
+  public ConnectionInfo info() {
+    return connection.info();
   }
 
   /**

@@ -60,6 +60,15 @@ public interface PeerConnection {
   Channel channel();
 
   /**
+   * What is known of the connection now: its engine, round-trip time, bytes and packets, open
+   * calls. Cheap on kwik; on the native engine it waits (at most a second) for the event loop
+   * to collect the figures, so call it from diagnostics, not per call.
+   *
+   * @return a snapshot of the connection
+   */
+  ConnectionInfo info();
+
+  /**
    * Whether the connection is still up.
    *
    * @return true until the connection closes

@@ -1,9 +1,11 @@
 package dev.brpc.quic.internal;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
+import dev.brpc.quic.ConnectionInfo;
 import dev.brpc.quic.QuicAttributes;
 import dev.brpc.quic.engine.CloseInfo;
 import dev.brpc.quic.engine.ConnectionHandler;
+import dev.brpc.quic.engine.ConnectionStats;
 import dev.brpc.quic.engine.EngineConnection;
 import dev.brpc.quic.engine.EngineStream;
 import io.grpc.Attributes;
@@ -16,6 +18,8 @@ import io.grpc.internal.GrpcAttributes;
 import java.io.IOException;
 import java.net.SocketAddress;
 import java.security.SecureRandom;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -92,6 +96,10 @@ final class Connection {
   }
 
   final EngineConnection engine;
+  /** The engine's {@code QuicEngine.name()}, for {@link ConnectionInfo}. */
+  final String engineName;
+  /** When the QUIC handshake completed: the engine hands over established connections. */
+  final Instant connectedSince = Instant.now();
   final boolean dialer;
   final String id;
   final SocketAddress remoteAddress;
@@ -126,8 +134,10 @@ final class Connection {
   /** Readers whose consumer is behind (window full): {@link StallWatchdog.Actions#heldBack}. */
   private final AtomicInteger heldBack = new AtomicInteger();
 
-  Connection(EngineConnection engine, boolean dialer, TransportConfig config) {
+  Connection(EngineConnection engine, String engineName, boolean dialer,
+      TransportConfig config) {
     this.engine = engine;
+    this.engineName = engineName;
     this.dialer = dialer;
     this.remoteAddress = engine.remoteAddress();
     this.localAddress = engine.localAddress();
@@ -299,6 +309,22 @@ final class Connection {
       streams.add(stream);
       return null;
     }
+  }
+
+  /** The call streams open now, in both directions. */
+  int openStreams() {
+    synchronized (lock) {
+      return streams.size();
+    }
+  }
+
+  /** What is known of the connection now (see {@link ConnectionInfo}). */
+  ConnectionInfo info() {
+    ConnectionStats s = engine.stats();
+    return new ConnectionInfo(engineName, connectedSince,
+        s.smoothedRttNanos() < 0 ? null : Duration.ofNanos(s.smoothedRttNanos()),
+        s.bytesSent(), s.bytesReceived(), s.packetsSent(), s.packetsReceived(),
+        s.packetsLost(), openStreams());
   }
 
   /** The stream is done on this side; may finish a graceful close. */

@@ -112,7 +112,8 @@ public final class DialingTransportFactory implements ClientTransportFactory {
     }
 
     private Connection started(EngineConnection engineConnection) {
-      Connection connection = new Connection(engineConnection, true, options.config);
+      Connection connection = new Connection(engineConnection, engine.name(), true,
+          options.config);
       CallbackServer callbacks = options.callbackServer;
       connection.addListener(new Connection.Listener() {
         @Override

@@ -61,6 +61,8 @@ public final class ListeningServer implements InternalServer {
   private final List<? extends ServerStreamTracer.Factory> tracerFactories;
   private final Object lock = new Object();
   @GuardedBy("lock") private EngineListener engineListener;
+  /** Set by {@link #start}, before any connection is accepted. */
+  private volatile String engineName;
   @GuardedBy("lock") private InetSocketAddress boundAddress;
   @GuardedBy("lock") private ServerListener listener;
   @GuardedBy("lock") private boolean shutdown;
@@ -76,6 +78,7 @@ public final class ListeningServer implements InternalServer {
   @Override
   public void start(ServerListener listener) throws IOException {
     QuicEngine engine = Engines.choose(options.engine);
+    engineName = engine.name();
     TransportConfig config = options.config;
     EngineLimits limits = DialingTransportFactory.limits(config);
     ListenSpec spec = new ListenSpec((InetSocketAddress) options.address, Wire.ALPN,
@@ -92,7 +95,8 @@ public final class ListeningServer implements InternalServer {
 
   /** A new connection; on an engine thread: wire objects up and return. */
   private void accepted(EngineConnection engineConnection) {
-    Connection connection = new Connection(engineConnection, false, options.config);
+    Connection connection = new Connection(engineConnection, engineName, false,
+        options.config);
     synchronized (lock) {
       if (shutdown) {
         connection.closeWithError(Wire.errorCode(Status.UNAVAILABLE), "server is shutting down");

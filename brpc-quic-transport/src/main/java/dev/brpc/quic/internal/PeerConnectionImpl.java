@@ -1,6 +1,7 @@
 package dev.brpc.quic.internal;
 
 import com.google.errorprone.annotations.concurrent.GuardedBy;
+import dev.brpc.quic.ConnectionInfo;
 import dev.brpc.quic.PeerConnection;
 import io.grpc.Attributes;
 import io.grpc.Channel;
@@ -55,6 +56,11 @@ final class PeerConnectionImpl implements PeerConnection {
   @Override
   public Attributes attributes() {
     return attributes;
+  }
+
+  @Override
+  public ConnectionInfo info() {
+    return connection.info();
   }
 
   @Override

@@ -78,6 +78,11 @@ public class HandshakeSplittingSocket extends DatagramSocket { // not final: tes
   /** Set once anything arrived: the server answers (see the connect deadline). */
   volatile boolean heard;
   /**
+   * UDP payload bytes received: kwik counts nothing it receives, and a dialer's socket carries
+   * one connection only. Written by kwik's one receiver thread.
+   */
+  private volatile long bytesReceived;
+  /**
    * Set when the OS reported ICMP port unreachable for the server's address: nothing listens
    * there. Only a connected socket sees it ({@code KwikEngine} connects it to the server).
    */
@@ -124,9 +129,15 @@ public class HandshakeSplittingSocket extends DatagramSocket { // not final: tes
           p.getSocketAddress());
     }
     heard = true;
+    bytesReceived += p.getLength(); // one writer
     if (!dialerParked) {
       awaitDialerParked();
     }
+  }
+
+  /** UDP payload bytes received so far. */
+  long bytesReceived() {
+    return bytesReceived;
   }
 
   private void awaitDialerParked() {

@@ -40,6 +40,8 @@ final class KwikConnection implements EngineConnection {
   final EngineLimits limits;
   private final InetSocketAddress remoteAddress;
   private volatile InetSocketAddress localAddress;
+  /** A dialer's own socket, which counts what it receives; null on a server. */
+  private volatile HandshakeSplittingSocket socket;
 
   private final Object lock = new Object();
   @GuardedBy("lock") private ConnectionHandler handler;
@@ -75,6 +77,11 @@ final class KwikConnection implements EngineConnection {
     this.localAddress = localAddress;
     this.limits = limits;
     quic.setConnectionListener(this::onTerminated);
+  }
+
+  /** A dialed connection's socket, for {@link #stats}. */
+  void socket(HandshakeSplittingSocket socket) {
+    this.socket = socket;
   }
 
   void localAddress(InetSocketAddress address) {
@@ -340,8 +347,9 @@ final class KwikConnection implements EngineConnection {
   public ConnectionStats stats() {
     try {
       Statistics s = quic.getStats();
+      HandshakeSplittingSocket own = socket;
       return new ConnectionStats(TimeUnit.MILLISECONDS.toNanos(s.smoothedRtt()), s.bytesSent(),
-          -1, s.packetsSent(), -1, s.lostPackets());
+          own == null ? -1 : own.bytesReceived(), s.packetsSent(), -1, s.lostPackets());
     } catch (RuntimeException e) {
       return ConnectionStats.UNKNOWN;
     }

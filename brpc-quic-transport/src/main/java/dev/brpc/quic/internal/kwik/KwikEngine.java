@@ -141,6 +141,7 @@ final class KwikEngine implements QuicEngine {
     }
     silent.settle();
     connection.localAddress(quic.getLocalAddress());
+    connection.socket(socket[0]);
     if (!result.complete(connection)) {
       connection.close(0, "dial abandoned"); // cancelled meanwhile
     }
