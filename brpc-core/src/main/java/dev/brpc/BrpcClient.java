@@ -657,6 +657,26 @@ public final class BrpcClient implements AutoCloseable {
     }
 
     /**
+     * Direct access to the builder of the server that serves the client's services to the
+     * server (the callbacks): for what grpc-java configures on a server builder, such as
+     * stream tracers, or OpenTelemetry's metrics and tracing for the calls the server makes:
+     *
+     * <pre>{@code
+     * GrpcOpenTelemetry otel = GrpcOpenTelemetry.newBuilder().sdk(openTelemetry).build();
+     * BrpcClient.forAddress(host, port)
+     *     .transport(otel::configureChannelBuilder) // the calls the client makes
+     *     .callbacks(otel::configureServerBuilder)  // the calls the server makes to it
+     * }</pre>
+     *
+     * @param configure changes the callback server's builder
+     * @return this builder
+     */
+    public Builder callbacks(Consumer<QuicServerBuilder> configure) {
+      configure.accept(callbacks);
+      return this;
+    }
+
+    /**
      * Builds the client; {@link BrpcClient#connect()} connects it.
      *
      * @return the new client

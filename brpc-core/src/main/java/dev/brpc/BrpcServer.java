@@ -8,6 +8,7 @@ import dev.brpc.quic.QuicServerBuilder;
 import dev.brpc.quic.SelfSignedCertificate;
 import io.grpc.BindableService;
 import io.grpc.Context;
+import io.grpc.ManagedChannelBuilder;
 import io.grpc.Server;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerServiceDefinition;
@@ -280,6 +281,7 @@ public final class BrpcServer<C> {
     private Authenticator authenticator;
     private Function<? super ConnectedClient<C>, ?> affinity;
     private int maxInboundMessageSize = 4 * 1024 * 1024;
+    private Consumer<? super ManagedChannelBuilder<?>> callbackChannel;
     private boolean built;
 
     private Builder(QuicServerBuilder quic, ClientServiceBuilder<C> clientService) {
@@ -532,6 +534,31 @@ public final class BrpcServer<C> {
     }
 
     /**
+     * Configures the channels through which the server calls its clients, before each is
+     * built: each client's own channel (behind {@link BrpcServer#clientFromContext()},
+     * {@link ConnectedClient#stub()}) and the round-robin channels of {@link
+     * BrpcServer#allClients()} and {@link BrpcServer#clientsWithKey}. For what grpc-java
+     * configures on a channel builder: client interceptors for every callback, or
+     * OpenTelemetry's metrics and tracing for callbacks:
+     *
+     * <pre>{@code
+     * GrpcOpenTelemetry otel = GrpcOpenTelemetry.newBuilder().sdk(openTelemetry).build();
+     * BrpcServer.forPort(8443, NamerGrpc::newBlockingStub)
+     *     .transport(otel::configureServerBuilder)       // the calls clients make
+     *     .callbackChannel(otel::configureChannelBuilder) // the calls the server makes
+     * }</pre>
+     *
+     * @param configure applied to each callback channel's builder; the target and transport
+     *     are brpc's
+     * @return this builder
+     */
+    public Builder<C> callbackChannel(Consumer<? super ManagedChannelBuilder<?>> configure) {
+      callbackChannel = checkNotNull(configure, "configure");
+      quic.callbackChannel(configure);
+      return this;
+    }
+
+    /**
      * Direct access to the transport's builder, for settings not offered here. brpc sets the
      * builder's {@code connectHandler} and {@code connectionListener} itself.
      *
@@ -552,7 +579,7 @@ public final class BrpcServer<C> {
       checkState(!built, "build() was already called");
       built = true;
       ClientRegistry<C> registry = new ClientRegistry<>(clientService, authenticator, affinity,
-          listeners, maxInboundMessageSize);
+          listeners, maxInboundMessageSize, callbackChannel);
       BrpcServer<C> brpc = new BrpcServer<>(registry);
       for (Function<? super BrpcServer<C>, ? extends BindableService> f : serviceFactories) {
         quic.addService(checkNotNull(f.apply(brpc), "service factory returned null"));

@@ -8,6 +8,7 @@ import dev.brpc.quic.QuicConnectionListener;
 import io.grpc.Attributes;
 import io.grpc.Context;
 import io.grpc.Contexts;
+import io.grpc.ManagedChannelBuilder;
 import io.grpc.Metadata;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
@@ -22,6 +23,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 import java.util.function.Function;
 
 /**
@@ -52,20 +54,22 @@ final class ClientRegistry<C> implements ConnectHandler, QuicConnectionListener,
   private final Function<? super ConnectedClient<C>, ?> affinity;
   private final List<ClientListener<C>> listeners;
   private final int maxInboundMessageSize;
+  /** Applied to the group channels' builders; null for nothing. */
+  private final Consumer<? super ManagedChannelBuilder<?>> channelConfig;
   private final Map<UUID, ConnectedClient<C>> clients = new ConcurrentHashMap<>();
   private final ClientsChannel<C> all;
   private final Map<Object, ClientsChannel<C>> byKey = new ConcurrentHashMap<>();
 
   ClientRegistry(ClientServiceBuilder<C> builder, Authenticator authenticator,
       Function<? super ConnectedClient<C>, ?> affinity, List<ClientListener<C>> listeners,
-      int maxInboundMessageSize) {
+      int maxInboundMessageSize, Consumer<? super ManagedChannelBuilder<?>> channelConfig) {
     this.builder = builder;
     this.authenticator = authenticator;
     this.affinity = affinity;
     this.listeners = List.copyOf(listeners);
     this.maxInboundMessageSize = maxInboundMessageSize;
-    this.all = new ClientsChannel<>(PeerGroup.create("brpc-clients", maxInboundMessageSize),
-        builder);
+    this.channelConfig = channelConfig;
+    this.all = new ClientsChannel<>(newGroup(), builder);
   }
 
   // ConnectHandler: admission.
@@ -174,8 +178,11 @@ final class ClientRegistry<C> implements ConnectHandler, QuicConnectionListener,
   }
 
   ClientsChannel<C> withKey(Object key) {
-    return byKey.computeIfAbsent(key, k -> new ClientsChannel<>(
-        PeerGroup.create("brpc-clients", maxInboundMessageSize), builder));
+    return byKey.computeIfAbsent(key, k -> new ClientsChannel<>(newGroup(), builder));
+  }
+
+  private PeerGroup newGroup() {
+    return PeerGroup.create("brpc-clients", maxInboundMessageSize, channelConfig);
   }
 
   /** Refuses new calls on the group channels; with {@code now}, cancels those in flight. */

@@ -7,9 +7,11 @@ import dev.brpc.quic.internal.PeerGroupChannel;
 import io.grpc.Channel;
 import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
  * A changing set of {@link PeerConnection}s that dialed this server, and one {@link Channel}
@@ -52,9 +54,24 @@ public final class PeerGroup {
    * @return a new, empty group
    */
   public static PeerGroup create(String name, int maxInboundMessageSize) {
+    return create(name, maxInboundMessageSize, null);
+  }
+
+  /**
+   * A group whose channel accepts responses up to {@code maxInboundMessageSize} bytes and is
+   * configured by {@code configure} before it is built (interceptors, OpenTelemetry's
+   * {@code configureChannelBuilder}, ...).
+   *
+   * @param name the group's name, a valid URI authority
+   * @param maxInboundMessageSize the largest response the channel accepts, in bytes
+   * @param configure applied to the channel's builder; null for nothing
+   * @return a new, empty group
+   */
+  public static PeerGroup create(String name, int maxInboundMessageSize,
+      Consumer<? super ManagedChannelBuilder<?>> configure) {
     checkNotNull(name, "name");
     checkArgument(maxInboundMessageSize > 0, "maxInboundMessageSize must be > 0");
-    return new PeerGroup(new PeerGroupChannel(name, maxInboundMessageSize));
+    return new PeerGroup(new PeerGroupChannel(name, maxInboundMessageSize, configure));
   }
 
   /**

@@ -9,6 +9,7 @@ import dev.brpc.quic.internal.ListeningServer;
 import dev.brpc.quic.internal.Pem;
 import dev.brpc.quic.internal.TransportConfig;
 import io.grpc.ForwardingServerBuilder;
+import io.grpc.ManagedChannelBuilder;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.internal.ServerImplBuilder;
@@ -21,6 +22,7 @@ import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.security.KeyStore;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
  * Builds a grpc-java {@link Server} that serves calls over brpc's QUIC transport: one QUIC
@@ -237,6 +239,23 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
     checkListening("keepAliveTimeout");
     checkArgument(timeout > 0, "keepAliveTimeout must be > 0");
     config.keepAliveTimeoutNanos = unit.toNanos(timeout);
+    return this;
+  }
+
+  /**
+   * Configures the channels through which the server calls its clients back
+   * ({@link PeerConnection#channel()}), before each is built: a channel's interceptors,
+   * OpenTelemetry ({@code GrpcOpenTelemetry.configureChannelBuilder}), anything a
+   * {@link io.grpc.ManagedChannelBuilder} takes. Runs once per connection, on a transport
+   * thread; the target and transport are brpc's.
+   *
+   * @param configure applied to each callback channel's builder
+   * @return this builder
+   */
+  public QuicServerBuilder callbackChannel(
+      Consumer<? super ManagedChannelBuilder<?>> configure) {
+    checkListening("callbackChannel");
+    options.config.peerChannelConfig = checkNotNull(configure, "configure");
     return this;
   }
 

@@ -111,7 +111,11 @@ final class PeerConnectionImpl implements PeerConnection {
   private ManagedChannel newChannel() {
     ManagedChannelImplBuilder builder = new ManagedChannelImplBuilder(
         address, connection.id, null, null, AttachedTransportFactory::new, null);
-    return AttachedTransportFactory.configure(builder, connection.config.maxInboundMessageSize).build();
+    AttachedTransportFactory.configure(builder, connection.config.maxInboundMessageSize);
+    if (connection.config.peerChannelConfig != null) {
+      connection.config.peerChannelConfig.accept(builder);
+    }
+    return builder.build();
   }
 
   /**

@@ -8,6 +8,7 @@ import io.grpc.NameResolver;
 import io.grpc.NameResolverProvider;
 import io.grpc.StatusOr;
 import io.grpc.SynchronizationContext;
+import io.grpc.ManagedChannelBuilder;
 import io.grpc.internal.ManagedChannelImplBuilder;
 import java.net.SocketAddress;
 import java.net.URI;
@@ -16,6 +17,7 @@ import java.util.Collection;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * A grpc channel over a changing set of peer connections: its name resolver reports the
@@ -37,7 +39,8 @@ public final class PeerGroupChannel {
   @GuardedBy("lock") private final Set<PeerConnectionImpl> members = new LinkedHashSet<>();
   @GuardedBy("lock") private Resolver resolver;
 
-  public PeerGroupChannel(String name, int maxInboundMessageSize) {
+  public PeerGroupChannel(String name, int maxInboundMessageSize,
+      Consumer<? super ManagedChannelBuilder<?>> configure) {
     this.name = name;
     this.noPeer = new NoPeerTransport.Address(name);
     ManagedChannelImplBuilder builder = new ManagedChannelImplBuilder(SCHEME + ":///members",
@@ -45,6 +48,9 @@ public final class PeerGroupChannel {
     builder.defaultLoadBalancingPolicy("round_robin");
     builder.overrideAuthority(name);
     AttachedTransportFactory.configure(builder, maxInboundMessageSize);
+    if (configure != null) {
+      configure.accept(builder);
+    }
     this.channel = builder.build();
   }
 

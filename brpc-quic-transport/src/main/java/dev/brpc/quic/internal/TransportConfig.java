@@ -1,7 +1,9 @@
 package dev.brpc.quic.internal;
 
+import io.grpc.ManagedChannelBuilder;
 import io.grpc.internal.GrpcUtil;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
  * Settings shared by both sides of a connection, filled in by the public builders.
@@ -10,6 +12,12 @@ import java.util.concurrent.TimeUnit;
  * being filled in.
  */
 public final class TransportConfig {
+  /**
+   * Applied to every channel toward a peer over an accepted connection ({@link
+   * PeerConnectionImpl#channel}) before it is built: interceptors, OpenTelemetry, ... Null for
+   * none.
+   */
+  public Consumer<? super ManagedChannelBuilder<?>> peerChannelConfig;
   public int maxInboundMessageSize = GrpcUtil.DEFAULT_MAX_MESSAGE_SIZE;
   public int maxInboundMetadataSize = GrpcUtil.DEFAULT_MAX_HEADER_LIST_SIZE;
   /** Calls the peer may have open toward us at once (QUIC bidirectional stream credit). */
