@@ -61,6 +61,7 @@ public final class Engines {
    * @throws IllegalStateException if the named engine cannot run here, or none can
    */
   public static QuicEngine choose(String name) {
+    LogSwitch.applyOnce();
     if (name == null) {
       String property = System.getProperty(PROPERTY);
       name = property == null || property.isBlank() ? null : property.trim();
