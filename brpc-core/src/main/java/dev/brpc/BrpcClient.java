@@ -24,6 +24,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.net.SocketAddress;
+import java.nio.file.Path;
 import java.security.KeyStore;
 import java.security.cert.X509Certificate;
 import java.util.ArrayList;
@@ -653,6 +654,19 @@ public final class BrpcClient implements AutoCloseable {
      */
     public Builder transport(Consumer<QuicChannelBuilder> configure) {
       configure.accept(quic);
+      return this;
+    }
+
+    /**
+     * Writes a qlog file per connection into {@code directory}, for QUIC-level debugging; off
+     * by default. Only the native engine writes qlog (kwik logs one WARNING that it ignores
+     * it); see {@code QuicServerBuilder.qlogDirectory}.
+     *
+     * @param directory where the qlog files go (created if missing)
+     * @return this builder
+     */
+    public Builder qlogDirectory(Path directory) {
+      quic.qlogDirectory(directory);
       return this;
     }
 

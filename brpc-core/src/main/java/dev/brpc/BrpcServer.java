@@ -16,6 +16,7 @@ import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.SocketAddress;
+import java.nio.file.Path;
 import java.security.KeyStore;
 import java.util.ArrayList;
 import java.util.List;
@@ -530,6 +531,19 @@ public final class BrpcServer<C> {
      */
     public Builder<C> engine(String name) {
       quic.engine(name);
+      return this;
+    }
+
+    /**
+     * Writes a qlog file per connection into {@code directory}, for QUIC-level debugging; off
+     * by default. Only the native engine writes qlog (kwik logs one WARNING that it ignores
+     * it); see {@code QuicServerBuilder.qlogDirectory}.
+     *
+     * @param directory where the qlog files go (created if missing)
+     * @return this builder
+     */
+    public Builder<C> qlogDirectory(Path directory) {
+      quic.qlogDirectory(directory);
       return this;
     }
 

@@ -17,6 +17,7 @@ import java.io.FileInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.nio.file.Path;
 import java.security.KeyStore;
 import java.security.cert.X509Certificate;
 import java.util.List;
@@ -248,6 +249,21 @@ public final class QuicChannelBuilder extends ForwardingChannelBuilder2<QuicChan
   public QuicChannelBuilder keepAliveTimeout(long timeout, TimeUnit unit) {
     checkArgument(timeout > 0, "keepAliveTimeout must be > 0");
     options.config.keepAliveTimeoutNanos = unit.toNanos(timeout);
+    return this;
+  }
+
+  /**
+   * Writes a <a href="https://datatracker.ietf.org/doc/draft-ietf-quic-qlog-main-schema/">qlog</a>
+   * file per connection into {@code directory} (created if missing), for QUIC-level debugging
+   * with tools such as qvis. Off by default. The native engine writes them (quiche's qlog, one
+   * {@code <trace id>.qlog} per connection); the kwik engine cannot (kwik 0.10.9 ships no qlog
+   * writer) and logs one WARNING that it ignores the setting.
+   *
+   * @param directory where the qlog files go
+   * @return this builder
+   */
+  public QuicChannelBuilder qlogDirectory(Path directory) {
+    options.config.qlogDirectory = checkNotNull(directory, "directory");
     return this;
   }
 

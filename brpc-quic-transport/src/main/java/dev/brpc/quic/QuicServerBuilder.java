@@ -20,6 +20,7 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.nio.file.Path;
 import java.security.KeyStore;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -239,6 +240,22 @@ public final class QuicServerBuilder extends ForwardingServerBuilder<QuicServerB
     checkListening("keepAliveTimeout");
     checkArgument(timeout > 0, "keepAliveTimeout must be > 0");
     config.keepAliveTimeoutNanos = unit.toNanos(timeout);
+    return this;
+  }
+
+  /**
+   * Writes a <a href="https://datatracker.ietf.org/doc/draft-ietf-quic-qlog-main-schema/">qlog</a>
+   * file per connection into {@code directory} (created if missing), for QUIC-level debugging
+   * with tools such as qvis. Off by default. The native engine writes them (quiche's qlog, one
+   * {@code <trace id>.qlog} per connection); the kwik engine cannot (kwik 0.10.9 ships no qlog
+   * writer) and logs one WARNING that it ignores the setting.
+   *
+   * @param directory where the qlog files go
+   * @return this builder
+   */
+  public QuicServerBuilder qlogDirectory(Path directory) {
+    checkListening("qlogDirectory");
+    options.config.qlogDirectory = checkNotNull(directory, "directory");
     return this;
   }
 

@@ -20,7 +20,10 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioDatagramChannel;
+import io.netty.handler.codec.quic.QLogConfiguration;
 import io.netty.handler.codec.quic.QuicChannel;
+import io.netty.handler.codec.quic.QuicChannelBootstrap;
+import io.netty.handler.codec.quic.QuicChannelOption;
 import io.netty.handler.codec.quic.QuicClientCodecBuilder;
 import io.netty.handler.codec.quic.QuicClosedChannelException;
 import io.netty.handler.codec.quic.QuicCodecBuilder;
@@ -57,6 +60,8 @@ import javax.net.ssl.SSLException;
  * <p>Thread-safe.
  */
 final class NettyEngine implements QuicEngine {
+  private static final java.util.logging.Logger log =
+      java.util.logging.Logger.getLogger(NettyEngine.class.getName());
   static final String NAME = "native";
   static final int THREADS = 2;
   private static final int UDP_BUFFER = 4 * 1024 * 1024;
@@ -79,7 +84,13 @@ final class NettyEngine implements QuicEngine {
   public EngineListener listen(ListenSpec spec, ConnectionAcceptor acceptor) throws IOException {
     QuicSslContext tls = NettyTls.server(spec);
     NettyListener listener = new NettyListener(acceptor);
-    ChannelHandler codec = limits(new QuicServerCodecBuilder(), spec.limits())
+    QuicServerCodecBuilder server = limits(new QuicServerCodecBuilder(), spec.limits());
+    QLogConfiguration serverQlog =
+        spec.qlogDirectory() == null ? null : qlog(spec.qlogDirectory(), "brpc server");
+    if (serverQlog != null) {
+      server.option(QuicChannelOption.QLOG, serverQlog);
+    }
+    ChannelHandler codec = server
         .sslContext(tls)
         // No Retry round trip (kwik's server does none either); clients are authenticated
         // after the handshake (ConnectHandler).
@@ -169,12 +180,35 @@ final class NettyEngine implements QuicEngine {
     return result;
   }
 
+  /**
+   * quiche's qlog into {@code directory}, one {@code <trace id>-<channel id>.qlog} per
+   * connection. Netty writes a file per connection only into a directory that exists (given a
+   * path that is not a directory, it writes every connection to that one file), so it is
+   * created here; if it cannot be, the connection goes without qlog (one WARNING).
+   */
+  private static QLogConfiguration qlog(java.nio.file.Path directory, String title) {
+    try {
+      java.nio.file.Files.createDirectories(directory);
+    } catch (IOException | RuntimeException e) {
+      log.log(java.util.logging.Level.WARNING, "no qlog: cannot create " + directory, e);
+      return null;
+    }
+    return new QLogConfiguration(directory.toAbsolutePath().toString(), title,
+        "brpc-java over Netty's QUIC codec (quiche)");
+  }
+
   /** On the codec's event loop. */
   private static void connect(Channel udp, DialSpec spec, NettyTls.Client tls,
       CompletableFuture<EngineConnection> result) {
     QuicChannel[] made = new QuicChannel[1];
     Future<QuicChannel>[] connectingRef = newFutureArray();
-    Future<QuicChannel> connecting = QuicChannel.newBootstrap(udp)
+    QuicChannelBootstrap bootstrap = QuicChannel.newBootstrap(udp);
+    QLogConfiguration clientQlog =
+        spec.qlogDirectory() == null ? null : qlog(spec.qlogDirectory(), "brpc client");
+    if (clientQlog != null) {
+      bootstrap.option(QuicChannelOption.QLOG, clientQlog);
+    }
+    Future<QuicChannel> connecting = bootstrap
         .attr(NettyConnection.CREATED, ch -> {
           made[0] = ch;
           // A server that closes the connection mid-handshake (a refusal) does not fail

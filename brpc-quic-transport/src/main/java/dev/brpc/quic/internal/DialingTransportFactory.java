@@ -91,7 +91,7 @@ public final class DialingTransportFactory implements ClientTransportFactory {
       TransportConfig config = options.config;
       DialSpec spec = new DialSpec(target, hostOf(authority), Wire.ALPN, options.trustStore,
           options.trustManager, options.insecure, config.connectTimeoutNanos,
-          config.handshakeTimeoutNanos, limits(config));
+          config.handshakeTimeoutNanos, limits(config), config.qlogDirectory);
       return engine.dial(spec).handle((engineConnection, e) -> {
         if (e != null) {
           Throwable cause = e instanceof CompletionException ? e.getCause() : e;

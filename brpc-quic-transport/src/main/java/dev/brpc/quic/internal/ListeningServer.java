@@ -82,7 +82,7 @@ public final class ListeningServer implements InternalServer {
     TransportConfig config = options.config;
     EngineLimits limits = DialingTransportFactory.limits(config);
     ListenSpec spec = new ListenSpec((InetSocketAddress) options.address, Wire.ALPN,
-        options.keyStore, options.keyAlias, options.keyPassword, limits);
+        options.keyStore, options.keyAlias, options.keyPassword, limits, config.qlogDirectory);
     synchronized (lock) {
       this.listener = listener;
     }

@@ -2,6 +2,7 @@ package dev.brpc.quic.internal;
 
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.internal.GrpcUtil;
+import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
@@ -18,6 +19,8 @@ public final class TransportConfig {
    * none.
    */
   public Consumer<? super ManagedChannelBuilder<?>> peerChannelConfig;
+  /** Where the engine writes a qlog file per connection; null for none. */
+  public Path qlogDirectory;
   public int maxInboundMessageSize = GrpcUtil.DEFAULT_MAX_MESSAGE_SIZE;
   public int maxInboundMetadataSize = GrpcUtil.DEFAULT_MAX_HEADER_LIST_SIZE;
   /** Calls the peer may have open toward us at once (QUIC bidirectional stream credit). */

@@ -30,6 +30,20 @@ import tech.kwik.core.QuicClientConnection;
 final class KwikEngine implements QuicEngine {
   static final String NAME = "kwik";
   private static final Logger log = Logger.getLogger(KwikEngine.class.getName());
+  private static final java.util.concurrent.atomic.AtomicBoolean QLOG_WARNED =
+      new java.util.concurrent.atomic.AtomicBoolean();
+
+  /**
+   * kwik 0.10.9's core has only a qlog interface ({@code tech.kwik.core.log.QLog}, with a
+   * {@code NullQLog}); its writer, {@code tech.kwik:kwik-qlog}, is not on Maven Central at
+   * 0.10.9. Once per JVM, says that the setting is ignored.
+   */
+  private static void noQlog(java.nio.file.Path directory) {
+    if (directory != null && QLOG_WARNED.compareAndSet(false, true)) {
+      log.warning("qlogDirectory(" + directory + ") is ignored: the kwik engine writes no"
+          + " qlog (use the native engine, brpc-quic-netty, for qlog files)");
+    }
+  }
 
   KwikEngine() {
     KwikSendFix.requireAvailable();
@@ -44,11 +58,13 @@ final class KwikEngine implements QuicEngine {
 
   @Override
   public EngineListener listen(ListenSpec spec, ConnectionAcceptor acceptor) throws IOException {
+    noQlog(spec.qlogDirectory());
     return KwikListener.start(spec, acceptor);
   }
 
   @Override
   public CompletableFuture<EngineConnection> dial(DialSpec spec) {
+    noQlog(spec.qlogDirectory());
     CompletableFuture<EngineConnection> result = new CompletableFuture<>();
     KwikThreads.io().execute(() -> dial(spec, result));
     return result;
