@@ -20,11 +20,19 @@ import io.grpc.reflection.v1.ServerReflectionResponse;
 import io.grpc.reflection.v1.ServiceResponse;
 import io.grpc.stub.StreamObserver;
 import io.opentelemetry.api.common.AttributeKey;
+import io.opentelemetry.api.trace.propagation.W3CTraceContextPropagator;
+import io.opentelemetry.context.propagation.ContextPropagators;
 import io.opentelemetry.sdk.OpenTelemetrySdk;
 import io.opentelemetry.sdk.metrics.SdkMeterProvider;
 import io.opentelemetry.sdk.metrics.data.MetricData;
 import io.opentelemetry.sdk.testing.exporter.InMemoryMetricReader;
+import io.opentelemetry.sdk.testing.exporter.InMemorySpanExporter;
+import io.opentelemetry.sdk.trace.SdkTracerProvider;
+import io.opentelemetry.sdk.trace.data.SpanData;
+import io.opentelemetry.sdk.trace.export.SimpleSpanProcessor;
+import java.util.ArrayList;
 import java.util.Collection;
+import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
@@ -36,8 +44,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * What grpc-java users bring along works over brpc, in both directions: grpc-services' health
- * and reflection services, and grpc-opentelemetry's standard metrics, each on the server's
- * services called by a client and on a client's services called back by the server.
+ * and reflection services, and grpc-opentelemetry's standard metrics and tracing, each on the
+ * server's services called by a client and on a client's services called back by the server.
  */
 @org.junit.jupiter.api.extension.ExtendWith(dev.brpc.fixtures.ThreadDumpOnFailure.class)
 class GrpcEcosystemTest {
@@ -123,10 +131,60 @@ class GrpcEcosystemTest {
         methods(server, "grpc.client.call.duration"));
   }
 
+  @Test
+  void openTelemetryTracing_followsACallIntoItsCallback_inOneTrace() throws Exception {
+    InMemorySpanExporter serverSpans = InMemorySpanExporter.create();
+    InMemorySpanExporter clientSpans = InMemorySpanExporter.create();
+    GrpcOpenTelemetry serverOtel = otel(serverSpans);
+    GrpcOpenTelemetry clientOtel = otel(clientSpans);
+    CountDownLatch serverCallsClosed = new CountDownLatch(1);
+    CountDownLatch clientCallbacksClosed = new CountDownLatch(1);
+    f = new Fixture(b -> b
+        .transport(t -> {
+          serverOtel.configureServerBuilder(t);
+          t.addStreamTracerFactory(closed(serverCallsClosed));
+        })
+        .callbackChannel(serverOtel::configureChannelBuilder));
+    BrpcClient client = f.connect(f.clientBuilder(new Fixture.Agent("ada"))
+        .transport(clientOtel::configureChannelBuilder)
+        .callbacks(c -> {
+          clientOtel.configureServerBuilder(c);
+          c.addStreamTracerFactory(closed(clientCallbacksClosed));
+        }));
+
+    assertEquals("ada", Fixture.hub(client).call(Req.newBuilder().setText("name").build())
+        .getText());
+    assertTrue(serverCallsClosed.await(20, TimeUnit.SECONDS));
+    assertTrue(clientCallbacksClosed.await(20, TimeUnit.SECONDS));
+
+    List<SpanData> spans = new ArrayList<>(clientSpans.getFinishedSpanItems());
+    spans.addAll(serverSpans.getFinishedSpanItems());
+    Set<String> names = spans.stream().map(SpanData::getName)
+        .collect(Collectors.toCollection(TreeSet::new));
+    for (String expected : List.of("Sent.brpc.core.test.Hub.Call",
+        "Recv.brpc.core.test.Hub.Call", "Sent.brpc.core.test.Agent.Name",
+        "Recv.brpc.core.test.Agent.Name")) {
+      assertTrue(names.contains(expected), expected + " in " + names);
+    }
+    // The trace context crossed the connection with the call and came back with the callback.
+    assertEquals(1, spans.stream().map(SpanData::getTraceId).distinct().count(),
+        spans.toString());
+  }
+
   private static GrpcOpenTelemetry otel(InMemoryMetricReader reader) {
     return GrpcOpenTelemetry.newBuilder()
         .sdk(OpenTelemetrySdk.builder()
             .setMeterProvider(SdkMeterProvider.builder().registerMetricReader(reader).build())
+            .build())
+        .build();
+  }
+
+  private static GrpcOpenTelemetry otel(InMemorySpanExporter exporter) {
+    return GrpcOpenTelemetry.newBuilder()
+        .sdk(OpenTelemetrySdk.builder()
+            .setTracerProvider(SdkTracerProvider.builder()
+                .addSpanProcessor(SimpleSpanProcessor.create(exporter)).build())
+            .setPropagators(ContextPropagators.create(W3CTraceContextPropagator.getInstance()))
             .build())
         .build();
   }
