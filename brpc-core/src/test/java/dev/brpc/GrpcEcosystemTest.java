@@ -92,30 +92,7 @@ class GrpcEcosystemTest {
   void openTelemetryMetrics_recordCallsAndCallbacks_onBothSides() throws Exception {
     InMemoryMetricReader serverMetrics = InMemoryMetricReader.create();
     InMemoryMetricReader clientMetrics = InMemoryMetricReader.create();
-    GrpcOpenTelemetry serverOtel = otel(serverMetrics);
-    GrpcOpenTelemetry clientOtel = otel(clientMetrics);
-    // Each side's server tracers run after OpenTelemetry's: when they see a call closed, its
-    // metrics are recorded.
-    CountDownLatch serverCallsClosed = new CountDownLatch(1);
-    CountDownLatch clientCallbacksClosed = new CountDownLatch(1);
-    f = new Fixture(b -> b
-        .transport(t -> {
-          serverOtel.configureServerBuilder(t);
-          t.addStreamTracerFactory(closed(serverCallsClosed));
-        })
-        .callbackChannel(serverOtel::configureChannelBuilder));
-    BrpcClient client = f.connect(f.clientBuilder(new Fixture.Agent("ada"))
-        .transport(clientOtel::configureChannelBuilder)
-        .callbacks(c -> {
-          clientOtel.configureServerBuilder(c);
-          c.addStreamTracerFactory(closed(clientCallbacksClosed));
-        }));
-
-    // A call whose handler calls the client back: Hub/Call one way, Agent/Name the other.
-    assertEquals("ada", Fixture.hub(client).call(Req.newBuilder().setText("name").build())
-        .getText());
-    assertTrue(serverCallsClosed.await(20, TimeUnit.SECONDS));
-    assertTrue(clientCallbacksClosed.await(20, TimeUnit.SECONDS));
+    callAndCallBack(otel(serverMetrics), otel(clientMetrics));
 
     Collection<MetricData> server = serverMetrics.collectAllMetrics();
     Collection<MetricData> clientSide = clientMetrics.collectAllMetrics();
@@ -135,8 +112,30 @@ class GrpcEcosystemTest {
   void openTelemetryTracing_followsACallIntoItsCallback_inOneTrace() throws Exception {
     InMemorySpanExporter serverSpans = InMemorySpanExporter.create();
     InMemorySpanExporter clientSpans = InMemorySpanExporter.create();
-    GrpcOpenTelemetry serverOtel = otel(serverSpans);
-    GrpcOpenTelemetry clientOtel = otel(clientSpans);
+    callAndCallBack(otel(serverSpans), otel(clientSpans));
+
+    List<SpanData> spans = new ArrayList<>(clientSpans.getFinishedSpanItems());
+    spans.addAll(serverSpans.getFinishedSpanItems());
+    Set<String> names = spans.stream().map(SpanData::getName)
+        .collect(Collectors.toCollection(TreeSet::new));
+    for (String expected : List.of("Sent.brpc.core.test.Hub.Call",
+        "Recv.brpc.core.test.Hub.Call", "Sent.brpc.core.test.Agent.Name",
+        "Recv.brpc.core.test.Agent.Name")) {
+      assertTrue(names.contains(expected), expected + " in " + names);
+    }
+    // The trace context crossed the connection with the call and came back with the callback.
+    assertEquals(1, spans.stream().map(SpanData::getTraceId).distinct().count(),
+        spans.toString());
+  }
+
+  /**
+   * A server and a client, each side's four builders configured by its own OpenTelemetry, and
+   * one call whose handler calls the client back (Hub/Call one way, Agent/Name the other).
+   * Returns once each side's server tracers saw their call closed: they run after
+   * OpenTelemetry's, so its metrics and spans are recorded by then.
+   */
+  private void callAndCallBack(GrpcOpenTelemetry serverOtel, GrpcOpenTelemetry clientOtel)
+      throws Exception {
     CountDownLatch serverCallsClosed = new CountDownLatch(1);
     CountDownLatch clientCallbacksClosed = new CountDownLatch(1);
     f = new Fixture(b -> b
@@ -151,24 +150,10 @@ class GrpcEcosystemTest {
           clientOtel.configureServerBuilder(c);
           c.addStreamTracerFactory(closed(clientCallbacksClosed));
         }));
-
     assertEquals("ada", Fixture.hub(client).call(Req.newBuilder().setText("name").build())
         .getText());
     assertTrue(serverCallsClosed.await(20, TimeUnit.SECONDS));
     assertTrue(clientCallbacksClosed.await(20, TimeUnit.SECONDS));
-
-    List<SpanData> spans = new ArrayList<>(clientSpans.getFinishedSpanItems());
-    spans.addAll(serverSpans.getFinishedSpanItems());
-    Set<String> names = spans.stream().map(SpanData::getName)
-        .collect(Collectors.toCollection(TreeSet::new));
-    for (String expected : List.of("Sent.brpc.core.test.Hub.Call",
-        "Recv.brpc.core.test.Hub.Call", "Sent.brpc.core.test.Agent.Name",
-        "Recv.brpc.core.test.Agent.Name")) {
-      assertTrue(names.contains(expected), expected + " in " + names);
-    }
-    // The trace context crossed the connection with the call and came back with the callback.
-    assertEquals(1, spans.stream().map(SpanData::getTraceId).distinct().count(),
-        spans.toString());
   }
 
   private static GrpcOpenTelemetry otel(InMemoryMetricReader reader) {
