@@ -4,6 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.brpc.quic.engine.DialException;
+import dev.brpc.quic.engine.EngineLimits;
+import dev.brpc.quic.engine.EngineListener;
+import dev.brpc.quic.engine.ListenSpec;
+import dev.brpc.quic.internal.Engines;
+import dev.brpc.quic.internal.Pem;
 import dev.brpc.quic.test.EchoGrpc;
 import dev.brpc.quic.test.Msg;
 import io.grpc.ManagedChannel;
@@ -185,6 +191,29 @@ class DialFailureTest {
       // (README, Troubleshooting), so the connect timeout ends the dial, with a hint.
       Status s = fail(b.connectTimeout(500, TimeUnit.MILLISECONDS));
       assertDescribes(s, "no answer within the connect timeout", "firewall", "TCP-only");
+    }
+  }
+
+  /**
+   * A QUIC server that speaks another protocol (here one that only accepts ALPN "h3") refuses
+   * the TLS handshake with no_application_protocol: the caller is told it is not a brpc server.
+   */
+  @Test
+  void aQuicServerOfAnotherProtocol_saysItIsNotBrpc() throws Exception {
+    EngineListener other = Engines.choose(ENGINE).listen(new ListenSpec(
+        new InetSocketAddress("127.0.0.1", 0), "h3",
+        Pem.keyStore(Pem.readPrivateKey(new java.io.ByteArrayInputStream(
+            LOCALHOST.privateKeyPem().getBytes(java.nio.charset.StandardCharsets.US_ASCII))),
+            List.of(LOCALHOST.certificate())),
+        Pem.KEY_ALIAS, Pem.keyPassword(), new EngineLimits(TimeUnit.SECONDS.toNanos(30),
+            1 << 20, 10 << 20, 100, 2)), c -> c.close(0, "not for brpc"));
+    try {
+      Status s = fail(QuicChannelBuilder.forAddress("localhost", other.localAddress().getPort())
+          .trustCertificate(LOCALHOST.certificate()));
+      assertDescribes(s, "does not speak this protocol", "no_application_protocol", "ALPN");
+      assertCause(s, DialException.class);
+    } finally {
+      other.close();
     }
   }
 
