@@ -17,6 +17,7 @@ import io.grpc.Server;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.math.BigInteger;
+import java.io.IOException;
 import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
 import java.security.KeyPair;
@@ -214,6 +215,57 @@ class DialFailureTest {
       assertCause(s, DialException.class);
     } finally {
       other.close();
+    }
+  }
+
+  /**
+   * A server that speaks only other QUIC versions answers the client's Initial with a Version
+   * Negotiation packet (RFC 9000, section 17.2.1) listing them: the caller is told the versions
+   * do not match, not that nothing answered.
+   */
+  @Test
+  void aServerOfAnotherQuicVersion_saysTheVersionsDoNotMatch() throws Exception {
+    try (DatagramSocket fake = new DatagramSocket(0, java.net.InetAddress.getLoopbackAddress())) {
+      Thread responder = new Thread(() -> answerWithVersionNegotiation(fake), "fake-vn-server");
+      responder.setDaemon(true);
+      responder.start();
+      Status s = fail(QuicChannelBuilder.forAddress("localhost", fake.getLocalPort())
+          .trustCertificate(LOCALHOST.certificate()).connectTimeout(60, TimeUnit.SECONDS));
+      if (ENGINE.equals("kwik")) {
+        assertDescribes(s, "QUIC version mismatch", "the server speaks 0x1a2a3a4a", "client v1");
+      } else { // quiche does not say which versions the server listed
+        assertDescribes(s, "QUIC version mismatch", "client v1");
+      }
+      assertCause(s, DialException.class);
+    }
+  }
+
+  /** Answers every long-header datagram with a Version Negotiation packet for 0x1a2a3a4a. */
+  private static void answerWithVersionNegotiation(DatagramSocket socket) {
+    byte[] buffer = new byte[2048];
+    while (!socket.isClosed()) {
+      java.net.DatagramPacket in = new java.net.DatagramPacket(buffer, buffer.length);
+      try {
+        socket.receive(in);
+        byte[] d = in.getData();
+        if (in.getLength() < 7 || (d[0] & 0x80) == 0) {
+          continue;
+        }
+        int dcidLength = d[5] & 0xff;
+        int scidLength = d[6 + dcidLength] & 0xff;
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        out.write(0x80 | 0x2a); // long header; the other bits are unused in this packet
+        out.write(new byte[4]); // version 0: Version Negotiation
+        out.write(scidLength); // echo the client's connection ids, swapped
+        out.write(d, 7 + dcidLength, scidLength);
+        out.write(dcidLength);
+        out.write(d, 6, dcidLength);
+        out.write(new byte[] {0x1a, 0x2a, 0x3a, 0x4a}); // the one version "supported"
+        byte[] vn = out.toByteArray();
+        socket.send(new java.net.DatagramPacket(vn, vn.length, in.getSocketAddress()));
+      } catch (IOException e) {
+        return; // closed
+      }
     }
   }
 

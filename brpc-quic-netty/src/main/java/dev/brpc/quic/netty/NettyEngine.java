@@ -337,6 +337,9 @@ final class NettyEngine implements QuicEngine {
       return new DialException(DialException.Reason.TLS, "TLS handshake failed: "
           + cause.getMessage(), cause);
     }
+    if (String.valueOf(cause.getMessage()).contains("QUICHE_ERR_UNKNOWN_VERSION")) {
+      return DialException.versionMismatch(null, cause); // quiche keeps the list to itself
+    }
     if (cause instanceof PortUnreachableException) {
       return new DialException(DialException.Reason.REFUSED_BY_NETWORK,
           String.valueOf(cause.getMessage()), cause);

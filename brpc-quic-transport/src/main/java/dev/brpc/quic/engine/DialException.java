@@ -14,6 +14,8 @@ public final class DialException extends IOException {
     REFUSED_BY_NETWORK,
     /** The server answered, but the handshake did not finish within the handshake timeout. */
     HANDSHAKE_TIMEOUT,
+    /** The server answered with a Version Negotiation packet: no QUIC version in common. */
+    VERSION_MISMATCH,
     /** TLS failed: the certificate, the host name, ALPN, or an alert from the peer. */
     TLS,
     /** The server closed the connection during the handshake (with {@link #closeInfo()}). */
@@ -68,5 +70,23 @@ public final class DialException extends IOException {
    */
   public CloseInfo closeInfo() {
     return closeInfo;
+  }
+
+  /**
+   * The server answered with a Version Negotiation packet listing {@code serverVersions}, none
+   * of them the one this client sent (QUIC v1).
+   *
+   * @param serverVersions the versions the server listed; null if the engine does not say
+   * @param cause the underlying failure, or null
+   * @return the failure, in words
+   */
+  public static DialException versionMismatch(int[] serverVersions, Throwable cause) {
+    StringBuilder listed = new StringBuilder();
+    for (int v : serverVersions == null ? new int[0] : serverVersions) {
+      listed.append(listed.length() == 0 ? "" : ", ").append(QuicPackets.versionName(v));
+    }
+    return new DialException(Reason.VERSION_MISMATCH, "QUIC version mismatch: the server speaks "
+        + (listed.length() == 0 ? "other versions" : listed) + ", this client v1; it is not a"
+        + " brpc server, or a QUIC stack of another version", cause);
   }
 }

@@ -100,4 +100,51 @@ public final class QuicPackets {
     }
     return pos > end;
   }
+
+  /**
+   * The versions a Version Negotiation packet (RFC 9000, section 17.2.1: a long header with
+   * version 0) lists; null if the datagram is not one, or is malformed.
+   *
+   * @param data the datagram's bytes
+   * @param offset where the datagram starts in {@code data}
+   * @param length the datagram's length in bytes
+   * @return the versions the server supports, or null
+   */
+  public static int[] versionNegotiation(byte[] data, int offset, int length) {
+    if (length < 7 || (data[offset] & 0x80) == 0 || readInt(data, offset + 1) != 0) {
+      return null;
+    }
+    int end = offset + length;
+    int pos = offset + 5;
+    for (int cid = 0; cid < 2; cid++) {
+      if (pos >= end) {
+        return null;
+      }
+      pos += 1 + (data[pos] & 0xff);
+    }
+    if (pos >= end || (end - pos) % 4 != 0) {
+      return null;
+    }
+    int[] versions = new int[(end - pos) / 4];
+    for (int i = 0; i < versions.length; i++) {
+      versions[i] = readInt(data, pos + 4 * i);
+    }
+    return versions;
+  }
+
+  /**
+   * How a version reads for people: {@code v1}, {@code v2}, or its hex value.
+   *
+   * @param version a QUIC version number
+   * @return its name
+   */
+  public static String versionName(int version) {
+    return version == QUIC_V1 ? "v1" : version == QUIC_V2 ? "v2"
+        : String.format("0x%08x", version);
+  }
+
+  private static int readInt(byte[] data, int pos) {
+    return ((data[pos] & 0xff) << 24) | ((data[pos + 1] & 0xff) << 16)
+        | ((data[pos + 2] & 0xff) << 8) | (data[pos + 3] & 0xff);
+  }
 }

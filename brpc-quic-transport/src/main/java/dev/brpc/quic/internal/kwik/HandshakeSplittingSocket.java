@@ -88,6 +88,13 @@ public class HandshakeSplittingSocket extends DatagramSocket { // not final: tes
    */
   volatile boolean refused;
   private volatile Runnable onRefused = () -> { };
+  /** The QUIC version of the last long-header packet kwik sent (its Initial's). */
+  private volatile int sentVersion;
+  /**
+   * The versions a Version Negotiation packet from the server listed, none of them the one
+   * kwik sent; null if none came. The dial then fails at once (see {@link #onRefused}).
+   */
+  volatile int[] serverVersions;
   /** The thread that builds the connection and then calls {@code connect()}. */
   private final Thread dialer = Thread.currentThread();
   private volatile boolean dialerParked;
@@ -119,6 +126,15 @@ public class HandshakeSplittingSocket extends DatagramSocket { // not final: tes
       } catch (PortUnreachableException e) {
         refusedByNetwork(); // not kwik's business: kwik would end the connection abruptly
         continue;
+      }
+      int[] versions = QuicPackets.versionNegotiation(p.getData(), p.getOffset(), p.getLength());
+      if (versions != null) {
+        if (!contains(versions, sentVersion)) {
+          // kwik 0.10.9 ignores it and waits out its connect timeout: end the dial now.
+          serverVersions = versions;
+          onRefused.run();
+        }
+        continue; // one that lists our version is to be ignored (RFC 9000, section 6.2)
       }
       if (!QuicPackets.hasInvalidConnectionIdLength(p.getData(), p.getOffset(),
           p.getLength())) {
@@ -183,6 +199,15 @@ public class HandshakeSplittingSocket extends DatagramSocket { // not final: tes
     }
   }
 
+  private static boolean contains(int[] values, int value) {
+    for (int v : values) {
+      if (v == value) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   private void refusedByNetwork() {
     if (!refused) {
       log.log(Level.FINE, "ICMP port unreachable from {0}", getRemoteSocketAddress());
@@ -196,6 +221,10 @@ public class HandshakeSplittingSocket extends DatagramSocket { // not final: tes
     byte[] data = p.getData();
     int offset = p.getOffset();
     int length = p.getLength();
+    if (length >= 5 && (data[offset] & 0x80) != 0) {
+      sentVersion = ((data[offset + 1] & 0xff) << 24) | ((data[offset + 2] & 0xff) << 16)
+          | ((data[offset + 3] & 0xff) << 8) | (data[offset + 4] & 0xff);
+    }
     int first = QuicPackets.handshakePacketLength(data, offset, length);
     if (first <= 0 || first >= length) {
       sendOne(p);

@@ -140,7 +140,9 @@ final class KwikEngine implements QuicEngine {
     } catch (IOException | RuntimeException e) {
       boolean answered = silent.settle();
       HandshakeSplittingSocket s = socket[0];
-      DialException failure = answered
+      DialException failure = s != null && s.serverVersions != null
+          ? DialException.versionMismatch(s.serverVersions, e)
+          : answered
           ? failure(spec, check, e)
           : s != null && s.refused && !s.heard
           ? new DialException(DialException.Reason.REFUSED_BY_NETWORK, "connection refused:"
