@@ -240,6 +240,52 @@ class DialFailureTest {
     }
   }
 
+  /**
+   * A server that answers, but whose answers never make a handshake (here: well-formed Initial
+   * headers with undecryptable contents), ends the dial at the handshake timeout, and the caller
+   * is told the handshake did not finish, not that nothing answered. kwik only: the native
+   * engine counts only packets quiche could read as an answer, so there this is a dial with no
+   * answer (the test above).
+   */
+  @Test
+  void aServerThatAnswersButNeverCompletesTheHandshake_saysSo() throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(ENGINE.equals("kwik"));
+    try (DatagramSocket fake = new DatagramSocket(0, java.net.InetAddress.getLoopbackAddress())) {
+      Thread responder = new Thread(() -> answerWithJunk(fake), "fake-junk-server");
+      responder.setDaemon(true);
+      responder.start();
+      Status s = fail(QuicChannelBuilder.forAddress("localhost", fake.getLocalPort())
+          .trustCertificate(LOCALHOST.certificate()).connectTimeout(1, TimeUnit.SECONDS)
+          .handshakeTimeout(2, TimeUnit.SECONDS), false);
+      assertDescribes(s, "the handshake did not finish within 2000 ms", "the server answered");
+      assertCause(s, DialException.class);
+    }
+  }
+
+  /** Answers every datagram with an Initial-looking datagram that cannot be decrypted. */
+  private static void answerWithJunk(DatagramSocket socket) {
+    byte[] buffer = new byte[2048];
+    java.util.Random random = new java.util.Random(7);
+    while (!socket.isClosed()) {
+      java.net.DatagramPacket in = new java.net.DatagramPacket(buffer, buffer.length);
+      try {
+        socket.receive(in);
+        byte[] junk = new byte[1200];
+        random.nextBytes(junk);
+        junk[0] = (byte) 0xc0; // long header, Initial
+        junk[1] = 0;
+        junk[2] = 0;
+        junk[3] = 0;
+        junk[4] = 1; // QUIC v1
+        junk[5] = 8; // destination connection id: 8 bytes
+        junk[14] = 8; // source connection id: 8 bytes
+        socket.send(new java.net.DatagramPacket(junk, junk.length, in.getSocketAddress()));
+      } catch (IOException e) {
+        return; // closed
+      }
+    }
+  }
+
   /** Answers every long-header datagram with a Version Negotiation packet for 0x1a2a3a4a. */
   private static void answerWithVersionNegotiation(DatagramSocket socket) {
     byte[] buffer = new byte[2048];
@@ -347,7 +393,12 @@ class DialFailureTest {
 
   /** Makes one call, which must fail UNAVAILABLE (never at its deadline); returns its Status. */
   private Status fail(QuicChannelBuilder builder) throws Exception {
-    ManagedChannel channel = builder.handshakeTimeout(30, TimeUnit.SECONDS).build();
+    return fail(builder.handshakeTimeout(30, TimeUnit.SECONDS), false);
+  }
+
+  /** A call on {@code builder}'s channel, as it is configured, must fail UNAVAILABLE. */
+  private Status fail(QuicChannelBuilder builder, boolean unused) throws Exception {
+    ManagedChannel channel = builder.build();
     try {
       StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
           StatusRuntimeException.class, () -> EchoGrpc.newBlockingStub(channel)

@@ -247,9 +247,8 @@ final class NettyEngine implements QuicEngine {
     }, spec.connectTimeoutNanos(), TimeUnit.NANOSECONDS);
     ScheduledFuture<?> deadline = udp.eventLoop().schedule(() -> {
       if (!connecting.isDone()) {
-        fail(made[0], result, new DialException(DialException.Reason.HANDSHAKE_TIMEOUT,
-            "the handshake did not finish within "
-                + TimeUnit.NANOSECONDS.toMillis(total) + " ms", null));
+        fail(made[0], result,
+            DialException.handshakeTimeout(TimeUnit.NANOSECONDS.toMillis(total), null));
       }
     }, total, TimeUnit.NANOSECONDS);
     connecting.addListener(f -> {

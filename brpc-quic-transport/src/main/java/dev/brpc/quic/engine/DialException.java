@@ -89,4 +89,17 @@ public final class DialException extends IOException {
         + (listed.length() == 0 ? "other versions" : listed) + ", this client v1; it is not a"
         + " brpc server, or a QUIC stack of another version", cause);
   }
+
+  /**
+   * The server answered, but the handshake did not finish within {@code millis}.
+   *
+   * @param millis the handshake timeout, in milliseconds
+   * @param cause the underlying failure, or null
+   * @return the failure, in words
+   */
+  public static DialException handshakeTimeout(long millis, Throwable cause) {
+    return new DialException(Reason.HANDSHAKE_TIMEOUT, "the handshake did not finish within "
+        + millis + " ms: the server answered, but its handshake did not get through (a busy"
+        + " server, a path that drops large UDP datagrams, or not a QUIC server?)", cause);
+  }
 }

@@ -142,6 +142,11 @@ final class KwikEngine implements QuicEngine {
       HandshakeSplittingSocket s = socket[0];
       DialException failure = s != null && s.serverVersions != null
           ? DialException.versionMismatch(s.serverVersions, e)
+          : answered && (e instanceof java.net.SocketTimeoutException
+              || String.valueOf(e.getMessage()).startsWith("Connection timed out"))
+          // kwik's "Connection timed out after <ms> ms": its connect timeout is the total
+          ? DialException.handshakeTimeout(TimeUnit.NANOSECONDS.toMillis(
+              Math.max(spec.connectTimeoutNanos(), spec.handshakeTimeoutNanos())), e)
           : answered
           ? failure(spec, check, e)
           : s != null && s.refused && !s.heard
