@@ -254,9 +254,10 @@ class DialFailureTest {
       Thread responder = new Thread(() -> answerWithJunk(fake), "fake-junk-server");
       responder.setDaemon(true);
       responder.start();
-      Status s = fail(QuicChannelBuilder.forAddress("localhost", fake.getLocalPort())
+      Status s = failAsConfigured(QuicChannelBuilder.forAddress("localhost",
+              fake.getLocalPort())
           .trustCertificate(LOCALHOST.certificate()).connectTimeout(1, TimeUnit.SECONDS)
-          .handshakeTimeout(2, TimeUnit.SECONDS), false);
+          .handshakeTimeout(2, TimeUnit.SECONDS));
       assertDescribes(s, "the handshake did not finish within 2000 ms", "the server answered");
       assertCause(s, DialException.class);
     }
@@ -393,11 +394,11 @@ class DialFailureTest {
 
   /** Makes one call, which must fail UNAVAILABLE (never at its deadline); returns its Status. */
   private Status fail(QuicChannelBuilder builder) throws Exception {
-    return fail(builder.handshakeTimeout(30, TimeUnit.SECONDS), false);
+    return failAsConfigured(builder.handshakeTimeout(30, TimeUnit.SECONDS));
   }
 
   /** A call on {@code builder}'s channel, as it is configured, must fail UNAVAILABLE. */
-  private Status fail(QuicChannelBuilder builder, boolean unused) throws Exception {
+  private Status failAsConfigured(QuicChannelBuilder builder) throws Exception {
     ManagedChannel channel = builder.build();
     try {
       StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
