@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.common.util.concurrent.ListenableFuture;
+import dev.brpc.BrpcClient;
 import dev.brpc.ClientListener;
 import dev.brpc.ConnectedClient;
 import dev.brpc.reliability.proto.Msg;
@@ -28,8 +29,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * A client in another JVM is killed with SIGKILL: over UDP nobody tells the server, so the
- * transport's own probes must (issue 20 item 3). Server and client run with the default
+ * A client (or a server) in another JVM is killed with SIGKILL: over UDP nobody tells the
+ * other side, so the transport's own probes must (issue 20 item 3). Server and client run with the default
  * settings: no keepalive, the 30 s QUIC idle timeout, the 4 s idle probe and the 5 s stall
  * timeout. Runs on each engine (the child JVM gets the test JVM's {@code brpc.quic.engine}).
  */
@@ -70,23 +71,48 @@ class KilledPeerTest {
 
   /** Starts {@link KilledPeer} against the server; returns its id once it is registered. */
   private UUID clientInAnotherJvm() throws Exception {
+    UUID u = UUID.fromString(startChild(KilledPeer.class, "connected ",
+        String.valueOf(net.server.port()), pem(Net.CERT.certificatePem()).toString()));
+    assertEquals(u, net.connected.poll(30, TimeUnit.SECONDS));
+    return u;
+  }
+
+  /** Starts {@link KilledServer} on {@code port} (0: any); returns the port it listens on. */
+  private int serverInAnotherJvm(int port) throws Exception {
+    return Integer.parseInt(startChild(KilledServer.class, "listening ", String.valueOf(port),
+        pem(Net.CERT.certificatePem()).toString(), pem(Net.CERT.privateKeyPem()).toString()));
+  }
+
+  private static Path pem(String text) throws java.io.IOException {
     Path pem = Files.createTempFile("brpc-killed-peer", ".pem");
     pem.toFile().deleteOnExit();
-    Files.writeString(pem, Net.CERT.certificatePem());
+    Files.writeString(pem, text);
+    return pem;
+  }
+
+  /**
+   * Starts {@code main} in a JVM of its own, with this JVM's class path and engine, as
+   * {@link #child}; returns what follows {@code prefix} on the first line that starts with it.
+   * Its "hanging" lines release {@link #childHanging}.
+   */
+  private String startChild(Class<?> main, String prefix, String... args) throws Exception {
     String java = ProcessHandle.current().info().command()
         .orElse(System.getProperty("java.home") + "/bin/java");
-    child = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+    List<String> command = new ArrayList<>(List.of(java, "-cp",
+        System.getProperty("java.class.path"),
         "-Dbrpc.quic.engine=" + System.getProperty("brpc.quic.engine", "kwik"),
-        KilledPeer.class.getName(), String.valueOf(net.server.port()), pem.toString())
-        .redirectErrorStream(true).start();
-    CompletableFuture<UUID> id = new CompletableFuture<>();
+        main.getName()));
+    command.addAll(List.of(args));
+    Process started = new ProcessBuilder(command).redirectErrorStream(true).start();
+    child = started;
+    CompletableFuture<String> first = new CompletableFuture<>();
     StringBuilder output = new StringBuilder();
     Thread reader = new Thread(() -> {
       try (BufferedReader r = new BufferedReader(
-          new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
+          new InputStreamReader(started.getInputStream(), StandardCharsets.UTF_8))) {
         for (String line; (line = r.readLine()) != null; ) {
-          if (line.startsWith("connected ")) {
-            id.complete(UUID.fromString(line.substring("connected ".length())));
+          if (line.startsWith(prefix)) {
+            first.complete(line.substring(prefix.length()));
           } else if (line.equals("hanging")) {
             childHanging.release();
           } else {
@@ -96,14 +122,62 @@ class KilledPeerTest {
       } catch (Exception e) {
         // the child is gone
       }
-      id.completeExceptionally(new AssertionError("the client JVM ended before it connected:\n"
-          + output));
+      first.completeExceptionally(new AssertionError(main.getSimpleName()
+          + "'s JVM ended before it was ready:\n" + output));
     }, "killed-peer-output");
     reader.setDaemon(true);
     reader.start();
-    UUID u = id.get(60, TimeUnit.SECONDS);
-    assertEquals(u, net.connected.poll(30, TimeUnit.SECONDS));
-    return u;
+    return first.get(60, TimeUnit.SECONDS);
+  }
+
+  /**
+   * The server's JVM is killed with SIGKILL: the idle client notices within the same bound as
+   * a server notices a killed client, reports it to its listener, and once a server is started
+   * again on the same port, reconnects to it by itself with a new id.
+   */
+  @Test
+  void aServerKilled_isNoticedByItsIdleClientWithinAbout10Seconds_andARestartIsRejoined()
+      throws Exception {
+    int port = serverInAnotherJvm(0);
+    LinkedBlockingQueue<Status> lost = new LinkedBlockingQueue<>();
+    LinkedBlockingQueue<UUID> joined = new LinkedBlockingQueue<>();
+    BrpcClient client = BrpcClient.forAddress("localhost", port)
+        .trustCertificate(Net.CERT.certificate())
+        .addService(new ProbeService())
+        .addListener(new BrpcClient.Listener() {
+          @Override
+          public void connected(UUID id) {
+            joined.add(id);
+          }
+
+          @Override
+          public void disconnected(UUID id, Status status) {
+            lost.add(status);
+          }
+        })
+        .build();
+    try {
+      UUID first = client.connect(30, TimeUnit.SECONDS);
+      assertEquals(first, joined.poll(30, TimeUnit.SECONDS));
+      long t0 = kill();
+
+      Status status = lost.poll(60, TimeUnit.SECONDS);
+      long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+      assertEquals(Status.Code.UNAVAILABLE, status.getCode(), String.valueOf(status));
+      assertTrue(status.getDescription().contains("peer not answering"), status.toString());
+      assertTrue(ms <= IDLE_BOUND_MS, "the client noticed its killed server after " + ms + " ms");
+
+      serverInAnotherJvm(port);
+      long t1 = System.nanoTime();
+      UUID second = joined.poll(60, TimeUnit.SECONDS);
+      long rejoinMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t1);
+      assertTrue(second != null && !second.equals(first), "rejoined as " + second);
+      Profile.record("server killed (SIGKILL), idle client, default settings",
+          "the client noticed after " + ms + " ms; rejoined a server restarted on the same port "
+          + rejoinMs + " ms after it started");
+    } finally {
+      client.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+    }
   }
 
   /** SIGKILL, as {@code kill -9}: no close, no CONNECTION_CLOSE, nothing. */
