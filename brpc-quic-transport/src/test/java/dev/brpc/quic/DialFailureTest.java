@@ -265,51 +265,53 @@ class DialFailureTest {
 
   /** Answers every datagram with an Initial-looking datagram that cannot be decrypted. */
   private static void answerWithJunk(DatagramSocket socket) {
-    byte[] buffer = new byte[2048];
     java.util.Random random = new java.util.Random(7);
-    while (!socket.isClosed()) {
-      java.net.DatagramPacket in = new java.net.DatagramPacket(buffer, buffer.length);
-      try {
-        socket.receive(in);
-        byte[] junk = new byte[1200];
-        random.nextBytes(junk);
-        junk[0] = (byte) 0xc0; // long header, Initial
-        junk[1] = 0;
-        junk[2] = 0;
-        junk[3] = 0;
-        junk[4] = 1; // QUIC v1
-        junk[5] = 8; // destination connection id: 8 bytes
-        junk[14] = 8; // source connection id: 8 bytes
-        socket.send(new java.net.DatagramPacket(junk, junk.length, in.getSocketAddress()));
-      } catch (IOException e) {
-        return; // closed
-      }
-    }
+    answer(socket, (d, length) -> {
+      byte[] junk = new byte[1200];
+      random.nextBytes(junk);
+      junk[0] = (byte) 0xc0; // long header, Initial
+      junk[1] = 0;
+      junk[2] = 0;
+      junk[3] = 0;
+      junk[4] = 1; // QUIC v1
+      junk[5] = 8; // destination connection id: 8 bytes
+      junk[14] = 8; // source connection id: 8 bytes
+      return junk;
+    });
   }
 
   /** Answers every long-header datagram with a Version Negotiation packet for 0x1a2a3a4a. */
   private static void answerWithVersionNegotiation(DatagramSocket socket) {
+    answer(socket, (d, length) -> {
+      if (length < 7 || (d[0] & 0x80) == 0) {
+        return null;
+      }
+      int dcidLength = d[5] & 0xff;
+      int scidLength = d[6 + dcidLength] & 0xff;
+      java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+      out.write(0x80 | 0x2a); // long header; the other bits are unused in this packet
+      out.writeBytes(new byte[4]); // version 0: Version Negotiation
+      out.write(scidLength); // echo the client's connection ids, swapped
+      out.write(d, 7 + dcidLength, scidLength);
+      out.write(dcidLength);
+      out.write(d, 6, dcidLength);
+      out.writeBytes(new byte[] {0x1a, 0x2a, 0x3a, 0x4a}); // the one version "supported"
+      return out.toByteArray();
+    });
+  }
+
+  /** A fake server: sends {@code reply}'s answer (none if null) to every datagram, until closed. */
+  private static void answer(DatagramSocket socket,
+      java.util.function.BiFunction<byte[], Integer, byte[]> reply) {
     byte[] buffer = new byte[2048];
     while (!socket.isClosed()) {
       java.net.DatagramPacket in = new java.net.DatagramPacket(buffer, buffer.length);
       try {
         socket.receive(in);
-        byte[] d = in.getData();
-        if (in.getLength() < 7 || (d[0] & 0x80) == 0) {
-          continue;
+        byte[] out = reply.apply(in.getData(), in.getLength());
+        if (out != null) {
+          socket.send(new java.net.DatagramPacket(out, out.length, in.getSocketAddress()));
         }
-        int dcidLength = d[5] & 0xff;
-        int scidLength = d[6 + dcidLength] & 0xff;
-        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-        out.write(0x80 | 0x2a); // long header; the other bits are unused in this packet
-        out.write(new byte[4]); // version 0: Version Negotiation
-        out.write(scidLength); // echo the client's connection ids, swapped
-        out.write(d, 7 + dcidLength, scidLength);
-        out.write(dcidLength);
-        out.write(d, 6, dcidLength);
-        out.write(new byte[] {0x1a, 0x2a, 0x3a, 0x4a}); // the one version "supported"
-        byte[] vn = out.toByteArray();
-        socket.send(new java.net.DatagramPacket(vn, vn.length, in.getSocketAddress()));
       } catch (IOException e) {
         return; // closed
       }

@@ -35,8 +35,7 @@ public final class QuicPackets {
       return -1; // a short header, or too short to be a long header
     }
     int type = (data[offset] & 0x30) >> 4;
-    int version = ((data[offset + 1] & 0xff) << 24) | ((data[offset + 2] & 0xff) << 16)
-        | ((data[offset + 3] & 0xff) << 8) | (data[offset + 4] & 0xff);
+    int version = version(data, offset);
     boolean handshake = version == QUIC_V1 ? type == 2 : version == QUIC_V2 && type == 3;
     if (!handshake) {
       return -1;
@@ -81,8 +80,7 @@ public final class QuicPackets {
     if (length < 6 || (data[offset] & 0x80) == 0) {
       return false; // a short header (or less than a long header's first six bytes)
     }
-    int version = ((data[offset + 1] & 0xff) << 24) | ((data[offset + 2] & 0xff) << 16)
-        | ((data[offset + 3] & 0xff) << 8) | (data[offset + 4] & 0xff);
+    int version = version(data, offset);
     if (version != QUIC_V1 && version != QUIC_V2) {
       return false; // a version negotiation packet, or a version we do not speak
     }
@@ -111,7 +109,7 @@ public final class QuicPackets {
    * @return the versions the server supports, or null
    */
   public static int[] versionNegotiation(byte[] data, int offset, int length) {
-    if (length < 7 || (data[offset] & 0x80) == 0 || readInt(data, offset + 1) != 0) {
+    if (length < 7 || (data[offset] & 0x80) == 0 || version(data, offset) != 0) {
       return null;
     }
     int end = offset + length;
@@ -141,6 +139,18 @@ public final class QuicPackets {
   public static String versionName(int version) {
     return version == QUIC_V1 ? "v1" : version == QUIC_V2 ? "v2"
         : String.format("0x%08x", version);
+  }
+
+  /**
+   * The version field of a long-header packet (its bytes 1 to 4); the caller has checked that
+   * {@code data} holds at least 5 bytes from {@code offset} and that the header is long.
+   *
+   * @param data the datagram's bytes
+   * @param offset where the packet starts in {@code data}
+   * @return the QUIC version (0 for Version Negotiation)
+   */
+  public static int version(byte[] data, int offset) {
+    return readInt(data, offset + 1);
   }
 
   private static int readInt(byte[] data, int pos) {

@@ -222,8 +222,7 @@ public class HandshakeSplittingSocket extends DatagramSocket { // not final: tes
     int offset = p.getOffset();
     int length = p.getLength();
     if (length >= 5 && (data[offset] & 0x80) != 0) {
-      sentVersion = ((data[offset + 1] & 0xff) << 24) | ((data[offset + 2] & 0xff) << 16)
-          | ((data[offset + 3] & 0xff) << 8) | (data[offset + 4] & 0xff);
+      sentVersion = QuicPackets.version(data, offset);
     }
     int first = QuicPackets.handshakePacketLength(data, offset, length);
     if (first <= 0 || first >= length) {
