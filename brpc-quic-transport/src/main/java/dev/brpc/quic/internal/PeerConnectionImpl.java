@@ -9,6 +9,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.internal.ManagedChannelImplBuilder;
 import java.net.SocketAddress;
+import java.util.concurrent.TimeUnit;
 
 /**
  * {@link PeerConnection} over a {@link Connection}. Its {@link #channel()} is a grpc
@@ -92,7 +93,13 @@ final class PeerConnectionImpl implements PeerConnection {
       closeHooks.clear();
     }
     if (c != null) {
-      c.shutdownNow();
+      // The connection has failed its calls with its own reason already ("connection stalled",
+      // "peer not answering", ...). A shutdownNow() at once can overtake that status on its way
+      // to a call (grpc's retry layer hands it over asynchronously) and replace it with "Channel
+      // shutdownNow invoked" (KilledPeerTest, under callbacks). So new calls are refused now, and
+      // what still waits for a transport (wait-for-ready calls) is cancelled a second later.
+      c.shutdown();
+      SharedExecutors.timer().schedule(c::shutdownNow, 1, TimeUnit.SECONDS);
     }
     hooks.forEach(Runnable::run);
   }
