@@ -283,6 +283,7 @@ public final class BrpcServer<C> {
     private Function<? super ConnectedClient<C>, ?> affinity;
     private int maxInboundMessageSize = 4 * 1024 * 1024;
     private Consumer<? super ManagedChannelBuilder<?>> callbackChannel;
+    private Director<C> director;
     private boolean built;
 
     private Builder(QuicServerBuilder quic, ClientServiceBuilder<C> clientService) {
@@ -573,6 +574,22 @@ public final class BrpcServer<C> {
     }
 
     /**
+     * Forwards the calls for services this server does not implement, as raw bytes, to where
+     * {@code director} says: typically the connected client that serves them, so that any gRPC
+     * caller reaches a chosen agent through this server. See {@link Director}; without one, such
+     * calls fail UNIMPLEMENTED. Interceptors see forwarded calls with {@code byte[]} messages.
+     * This is the transport's fallback handler registry: a {@code fallbackHandlerRegistry} set
+     * through {@link #transport} is replaced.
+     *
+     * @param director picks each forwarded call's target
+     * @return this builder
+     */
+    public Builder<C> director(Director<C> director) {
+      this.director = checkNotNull(director, "director");
+      return this;
+    }
+
+    /**
      * Direct access to the transport's builder, for settings not offered here. brpc sets the
      * builder's {@code connectHandler} and {@code connectionListener} itself.
      *
@@ -597,6 +614,9 @@ public final class BrpcServer<C> {
       BrpcServer<C> brpc = new BrpcServer<>(registry);
       for (Function<? super BrpcServer<C>, ? extends BindableService> f : serviceFactories) {
         quic.addService(checkNotNull(f.apply(brpc), "service factory returned null"));
+      }
+      if (director != null) {
+        quic.fallbackHandlerRegistry(new Forwarder<>(director, brpc, registry.caller::get));
       }
       // Added last, so it runs first: user interceptors already see the caller.
       quic.intercept(registry);

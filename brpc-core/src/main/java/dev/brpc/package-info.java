@@ -6,7 +6,9 @@
  * the calling client ({@link dev.brpc.BrpcServer#clientFromContext()}), built by a
  * {@link dev.brpc.ClientServiceBuilder}; it also keeps a registry of connected clients
  * ({@link dev.brpc.ConnectedClient}) with round-robin {@link dev.brpc.ClientsChannel}s over
- * them. {@link dev.brpc.BrpcClient} connects, serves its own services to the server, and
+ * them. With a {@link dev.brpc.Director}, the server forwards calls for services it does not
+ * implement to the client (or channel) the director picks ({@link dev.brpc.Route}), as raw
+ * bytes: a gateway to its clients. {@link dev.brpc.BrpcClient} connects, serves its own services to the server, and
  * reconnects when the connection drops.
  *
  * <p>Package-private classes here ({@code ClientRegistry}) are the implementation; the
