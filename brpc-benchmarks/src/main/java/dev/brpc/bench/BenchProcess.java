@@ -23,7 +23,7 @@ import java.util.logging.Logger;
  * {@code ok} and waits for {@code dial port=N}. Both then run one command per line from stdin
  * and answer one line on stdout, prefixed {@value #PREFIX} ({@value #ERROR} for a failure);
  * everything else they print (logs) goes to stderr. Commands: {@code dial}, {@code stats},
- * {@code footprint}, {@code latency}, {@code throughput}, {@code stream}, {@code setup},
+ * {@code dial-forwarded}, {@code footprint}, {@code latency}, {@code throughput}, {@code stream}, {@code setup},
  * {@code open-idle}, {@code await-clients}, {@code exit}. The workload commands run in the
  * client against its connection, or in a brpc server against its first client (callbacks). The JVM halts on {@code exit}, when stdin closes, or when
  * its parent process dies, so a failed or killed benchmark leaves nothing behind.
@@ -40,6 +40,7 @@ public final class BenchProcess {
   private Stack.Listening server;
   private int port;
   private Stack.Caller caller; // client: the connection the workloads use
+  private Stack.Caller forwarded; // client: calls forwarded by the server to an agent (brpc)
   private final List<Stack.Caller> idle = new ArrayList<>();
 
   private BenchProcess(PrintStream out, Stack stack) {
@@ -114,17 +115,20 @@ public final class BenchProcess {
         port = command.getInt("port");
         caller = stack.dial(port);
         return new Fields("ok");
+      case "dial-forwarded":
+        forwarded = stack.forwarded(port);
+        return new Fields("ok");
       case "stats":
         return JvmStats.snapshot();
       case "footprint":
         return JvmStats.footprint();
       case "latency":
-        return Workloads.latency(driver(), Workloads.Budget.of(command));
+        return Workloads.latency(driver(command), Workloads.Budget.of(command));
       case "throughput":
-        return Workloads.throughput(driver(), command.getInt("inFlight"),
+        return Workloads.throughput(driver(command), command.getInt("inFlight"),
             Workloads.Budget.of(command));
       case "stream":
-        return Workloads.streaming(driver(), command.getInt("count"),
+        return Workloads.streaming(driver(command), command.getInt("count"),
             command.getInt("size"), Workloads.Budget.of(command));
       case "setup":
         return Workloads.connectionSetup(stack, port, Workloads.Budget.of(command));
@@ -140,8 +144,17 @@ public final class BenchProcess {
     }
   }
 
-  /** The client's connection, or in the server the callbacks into its first client. */
-  private Stack.Caller driver() {
+  /**
+   * The client's connection (with {@code via=forwarded}, the calls the server forwards to an
+   * agent), or in the server the callbacks into its first client.
+   */
+  private Stack.Caller driver(Fields command) {
+    if (command.has("via") && command.get("via").equals("forwarded")) {
+      if (forwarded == null) {
+        throw new IllegalStateException("no dial-forwarded yet");
+      }
+      return forwarded;
+    }
     if (server != null) {
       return server.callbacks();
     }

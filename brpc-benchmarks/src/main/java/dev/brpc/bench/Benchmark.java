@@ -90,15 +90,15 @@ public final class Benchmark {
     }
     try (Pair p = Pair.start(stack, certDir, childJvmArgs(), settings.profile)) {
       if (w.contains("latency")) {
-        unaryLatency(p, p.client, stack);
+        unaryLatency(p, p.client, stack, null);
       }
       if (w.contains("throughput")) {
-        unaryThroughput(p, p.client, stack);
+        unaryThroughput(p, p.client, stack, null);
       }
       if (stack.startsWith("brpc") && w.contains("callback")) {
         // The server drives: it calls its client back over the client's own connection.
-        unaryLatency(p, p.server, stack + " callback");
-        unaryThroughput(p, p.server, stack + " callback");
+        unaryLatency(p, p.server, stack + " callback", null);
+        unaryThroughput(p, p.server, stack + " callback", null);
       }
       if (w.contains("streaming")) {
         streaming(p, stack);
@@ -106,12 +106,20 @@ public final class Benchmark {
       if (w.contains("setup")) {
         connectionSetup(p, stack);
       }
+      if (stack.startsWith("brpc") && w.contains("forwarded")) {
+        // Last: its agent is one more client of the server (callbacks go to the first).
+        p.client.request(new Fields("dial-forwarded"), SHORT_TIMEOUT);
+        unaryLatency(p, p.client, stack + " forwarded", "forwarded");
+        unaryThroughput(p, p.client, stack + " forwarded", "forwarded");
+      }
     }
   }
 
-  private void unaryLatency(Pair p, ChildJvm driver, String label) throws Exception {
+  /** {@code via}: which of the driver's callers runs it ({@code BenchProcess}), or null. */
+  private void unaryLatency(Pair p, ChildJvm driver, String label, String via)
+      throws Exception {
     String workload = "unary latency, 1 in flight, " + Settings.PAYLOAD + " B";
-    Fields command = new Fields("latency");
+    Fields command = via(new Fields("latency"), via);
     Measured m = measure(p, driver, label + ", " + workload, command, forDuration(command));
     Cpu cpu = m.cpu(m.result.getLong("ops"), 1e6, "CPU µs/call");
     for (String[] q : new String[][] {{"p50", "p50"}, {"p99", "p99"}, {"p999", "p99.9"}}) {
@@ -120,13 +128,18 @@ public final class Benchmark {
     }
   }
 
-  private void unaryThroughput(Pair p, ChildJvm driver, String label) throws Exception {
+  private void unaryThroughput(Pair p, ChildJvm driver, String label, String via)
+      throws Exception {
     String workload = "unary throughput, " + settings.inFlight + " in flight, 1 connection";
-    Fields command = new Fields("throughput").put("inFlight", settings.inFlight);
+    Fields command = via(new Fields("throughput").put("inFlight", settings.inFlight), via);
     Measured m = measure(p, driver, label + ", " + workload, command, forDuration(command));
     long ops = m.result.getLong("ops");
     table.add(new Row(workload, label, "throughput", ops / seconds(m.result), "calls/s", true,
         m.cpu(ops, 1e6, "CPU µs/call"), m.warmup));
+  }
+
+  private static Fields via(Fields command, String via) {
+    return via == null ? command : command.put("via", via);
   }
 
   private void streaming(Pair p, String stack) throws Exception {

@@ -43,6 +43,16 @@ interface Stack {
   /** Dials the server at localhost:{@code port} and returns once connected. In the client JVM. */
   Caller dial(int port) throws Exception;
 
+  /**
+   * Connects an agent and a caller to the server at localhost:{@code port}; the caller's calls
+   * are for a service the server does not implement, which its director forwards to the agent
+   * (brpc only: {@code BrpcServer.Builder.director}). In the client JVM, which thus holds both
+   * ends of the forwarded call.
+   */
+  default Caller forwarded(int port) throws Exception {
+    throw new UnsupportedOperationException("only brpc forwards calls to its clients");
+  }
+
   /** A running server. Thread-safe. */
   interface Listening {
     int port();

@@ -41,12 +41,12 @@ class BenchmarkSmokeTest {
           "connection setup, dial to first call | " + stack + " | p50",
           "connection setup, dial to first call | " + stack + " | p90"));
     }
-    for (String brpc : List.of("brpc", "brpc-native")) {
+    for (String brpc : List.of("brpc callback", "brpc-native callback", "brpc forwarded",
+        "brpc-native forwarded")) {
       for (String metric : List.of("p50", "p99", "p99.9")) {
-        expected.add("unary latency, 1 in flight, 16 B | " + brpc + " callback | " + metric);
+        expected.add("unary latency, 1 in flight, 16 B | " + brpc + " | " + metric);
       }
-      expected.add("unary throughput, 4 in flight, 1 connection | " + brpc + " callback"
-          + " | throughput");
+      expected.add("unary throughput, 4 in flight, 1 connection | " + brpc + " | throughput");
     }
     for (String stack : List.of("netty", "brpc", "brpc-native")) {
       for (int clients : List.of(2, 4)) {
@@ -77,7 +77,7 @@ class BenchmarkSmokeTest {
       }
     }
     assertEquals(Set.of("netty", "brpc", "brpc-native", "kwik", "brpc callback",
-        "brpc-native callback"), cpuByStack.keySet());
+        "brpc-native callback", "brpc forwarded", "brpc-native forwarded"), cpuByStack.keySet());
     cpuByStack.forEach((stack, cpu) -> assertTrue(cpu > 0, "no CPU time in any row: " + stack));
     String markdown = Files.readString(output);
     assertTrue(markdown.contains("| workload | stack | metric |"), markdown);
