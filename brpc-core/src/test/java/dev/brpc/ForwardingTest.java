@@ -347,13 +347,19 @@ class ForwardingTest {
     assertEquals("a:ok", relayTo("a", plainChannel()).unary(req("ok")).getText());
   }
 
-  @Test
-  void aDirectorThatPicksAVanishedClient_failsUnavailable() throws Exception {
+  /** A client that connected and left: the server has seen it disconnect. */
+  private ConnectedClient<AgentGrpc.AgentBlockingStub> vanishedClient() throws Exception {
     BrpcClient gone = agent("gone");
     ConnectedClient<AgentGrpc.AgentBlockingStub> stale =
         fixture.server.client(gone.id()).orElseThrow();
     gone.shutdownNow();
     assertEquals(gone.id(), fixture.disconnected.poll(20, TimeUnit.SECONDS));
+    return stale;
+  }
+
+  @Test
+  void aDirectorThatPicksAVanishedClient_failsUnavailable() throws Exception {
+    ConnectedClient<AgentGrpc.AgentBlockingStub> stale = vanishedClient();
     behaviour = call -> Route.to(stale);
 
     StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
@@ -409,11 +415,7 @@ class ForwardingTest {
 
   @Test
   void failingSecondaries_neverFailTheCall_andTheirOutcomesAreReported() throws Exception {
-    BrpcClient gone = agent("gone");
-    ConnectedClient<AgentGrpc.AgentBlockingStub> stale =
-        fixture.server.client(gone.id()).orElseThrow();
-    gone.shutdownNow();
-    assertEquals(gone.id(), fixture.disconnected.poll(20, TimeUnit.SECONDS));
+    ConnectedClient<AgentGrpc.AgentBlockingStub> stale = vanishedClient();
     BrpcClient noRelay = fixture.connect("no-relay"); // serves Agent only
     ConnectedClient<AgentGrpc.AgentBlockingStub> unimplemented =
         fixture.server.client(noRelay.id()).orElseThrow();
