@@ -343,18 +343,16 @@ final class Forwarder<C> extends HandlerRegistry {
     private final class FromCaller extends ServerCall.Listener<byte[]> {
       @Override
       public void onMessage(byte[] message) {
-        ClientCall<byte[], byte[]> t;
         synchronized (lock) {
-          t = target;
-          if (t != null) {
+          if (target != null) {
             if (done) {
               return; // the target has answered: what the caller still sends goes nowhere
             }
-            t.sendMessage(message);
+            target.sendMessage(message);
             for (Secondary s : secondaries) {
               s.send(message);
             }
-            if (t.isReady()) {
+            if (target.isReady()) {
               caller.request(1);
             } else {
               requestWhenTargetReady = true;
