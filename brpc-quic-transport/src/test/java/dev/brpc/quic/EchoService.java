@@ -14,7 +14,8 @@ import java.util.concurrent.LinkedBlockingQueue;
 /**
  * The service the transport tests call, in both directions. Its behaviour is chosen by the
  * request's {@code text}: {@code "fail:CODE:message"} fails with that status, {@code "hang"}
- * never answers and reports the cancellation it sees.
+ * never answers and reports the cancellation it sees; {@code "side:..."} uses side channels
+ * ({@link SideModes}).
  *
  * <p>Thread-safe.
  */
@@ -31,6 +32,8 @@ public final class EchoService extends EchoGrpc.EchoImplBase {
   final CountDownLatch floodBlocked = new CountDownLatch(1);
   /** For "flood:N": one permit per call when it has sent N messages. */
   final java.util.concurrent.Semaphore floodMarks = new java.util.concurrent.Semaphore(0);
+  /** Calls with text "side:..." use side channels. */
+  final SideModes side = new SideModes();
 
   @Override
   public void unary(Msg request, StreamObserver<Msg> response) {
@@ -129,6 +132,10 @@ public final class EchoService extends EchoGrpc.EchoImplBase {
   }
 
   private boolean handleSpecial(String text, StreamObserver<Msg> response) {
+    if (text.startsWith("side:")) {
+      side.handle(text, response);
+      return true;
+    }
     if (text.equals("details")) {
       response.onError(io.grpc.protobuf.StatusProto.toStatusRuntimeException(
           com.google.rpc.Status.newBuilder().setCode(Status.Code.FAILED_PRECONDITION.value())

@@ -21,10 +21,16 @@ import java.security.SecureRandom;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -133,6 +139,24 @@ final class Connection {
   private final StallWatchdog watchdog;
   /** Readers whose consumer is behind (window full): {@link StallWatchdog.Actions#heldBack}. */
   private final AtomicInteger heldBack = new AtomicInteger();
+  /** Calls that take side channels, by call stream id (both roles). */
+  private final ConcurrentHashMap<Long, SideChannelSlot> sideChannelCalls =
+      new ConcurrentHashMap<>();
+  /**
+   * Side channels the peer opened for one of its calls whose HEADERS have not been read yet
+   * (the side channel's first bytes overtook them), until the call starts or the headers
+   * timeout passes. Bounded by the peer's stream credit.
+   */
+  @GuardedBy("lock") private final Map<Long, List<ParkedSideChannel>> parkedSideChannels =
+      new HashMap<>();
+  /** The peer's calls that ended lately: a side channel for one is refused at once. */
+  @GuardedBy("lock") private final LinkedHashMap<Long, Boolean> endedPeerCalls =
+      new LinkedHashMap<>() {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Long, Boolean> eldest) {
+          return size() > 256;
+        }
+      };
 
   Connection(EngineConnection engine, String engineName, boolean dialer,
       TransportConfig config) {
@@ -259,6 +283,7 @@ final class Connection {
       // the stream's bytes wait in the engine (under flow control) until SETTINGS arrive.
       peerSettings.whenComplete((m, e) -> {
         if (e != null) {
+          // The connection failed before SETTINGS: nothing to serve, not even side channels.
           StreamRejector.reject(stream, Status.UNAVAILABLE.withDescription(
               "call stream before SETTINGS"), true);
         } else {
@@ -286,15 +311,233 @@ final class Connection {
       refusal = Status.UNAVAILABLE.withDescription("connection not admitted yet");
     }
     if (refusal == null && c == null) {
-      StreamRejector.reject(stream, Status.UNIMPLEMENTED.withDescription(
+      refuseCall(stream, Status.UNIMPLEMENTED.withDescription(
           "the peer serves no services on this connection"), false);
       return;
     }
     if (refusal != null) {
-      StreamRejector.reject(stream, refusal, true);
+      refuseCall(stream, refusal, true);
       return;
     }
     c.streamOpened(stream);
+  }
+
+  /**
+   * Answers a peer's stream that is not served as a call with {@code status}, once its first
+   * frame shows it is a call: a side channel of a call still running is served even so (a
+   * draining connection, a client that serves no services). Never blocks.
+   */
+  void refuseCall(EngineStream stream, Status status, boolean refused) {
+    new RefusedStream(stream, status, refused).start();
+  }
+
+  /** A peer's stream to be refused, until its first frame is read (see {@link #refuseCall}). */
+  private final class RefusedStream implements StreamReader.Handler {
+    private final EngineStream stream;
+    private final Status status;
+    private final boolean refused;
+    private final StreamEvents events = new StreamEvents();
+    private final StreamReader reader;
+    private final AtomicBoolean settled = new AtomicBoolean();
+    private volatile ScheduledFuture<?> deadline;
+
+    RefusedStream(EngineStream stream, Status status, boolean refused) {
+      this.stream = stream;
+      this.status = status;
+      this.refused = refused;
+      this.reader = new StreamReader(stream, this, Connection.this, true);
+      events.reader(reader);
+    }
+
+    void start() {
+      deadline = SharedExecutors.timer().schedule(() -> {
+        if (settled.compareAndSet(false, true)) {
+          long code = Wire.errorCode(Status.DEADLINE_EXCEEDED);
+          stream.reset(code);
+          stream.stopSending(code);
+        }
+      }, config.headersTimeoutNanos, TimeUnit.NANOSECONDS);
+      reader.start(events);
+    }
+
+    private boolean settle() {
+      if (!settled.compareAndSet(false, true)) {
+        return false;
+      }
+      ScheduledFuture<?> d = deadline;
+      if (d != null) {
+        d.cancel(false);
+      }
+      return true;
+    }
+
+    @Override
+    public StreamReader.Handler requestHeaders(HeaderBlock.Decoded headers) {
+      if (settle()) {
+        StreamRejector.reject(stream, status, refused);
+      }
+      return null;
+    }
+
+    @Override
+    public void sideChannel(long callStreamId, byte[] leftover) {
+      if (settle()) {
+        sideChannelArrived(stream, events, callStreamId, leftover);
+      }
+    }
+
+    @Override
+    public void failed(Status failure, boolean resetByPeer) {
+      if (!settle()) {
+        return;
+      }
+      if (resetByPeer || terminatedStatus() != null) {
+        long code = Wire.errorCode(Status.CANCELLED);
+        stream.reset(code);
+        stream.stopSending(code);
+      } else {
+        StreamRejector.reject(stream, failure, false); // protocol error, metadata too large
+      }
+    }
+
+    @Override
+    public void headers(HeaderBlock.Decoded headers) {
+      throw new AssertionError("HEADERS go to requestHeaders");
+    }
+
+    @Override
+    public void data(io.grpc.internal.ReadableBuffer chunk) {
+      throw new AssertionError("DATA before HEADERS is a protocol error");
+    }
+
+    @Override
+    public void trailers(HeaderBlock.Decoded trailers) {
+      throw new AssertionError("TRAILERS before HEADERS is a protocol error");
+    }
+
+    @Override
+    public void endOfStream() {
+      throw new AssertionError("FIN before HEADERS fails the stream");
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Side channels (PROTOCOL.md section 7).
+
+  /** A side channel waiting for the peer's call it names (see {@link #parkedSideChannels}). */
+  private static final class ParkedSideChannel {
+    final EngineStream stream;
+    final StreamEvents events;
+    final byte[] leftover;
+    ScheduledFuture<?> timeout;
+
+    ParkedSideChannel(EngineStream stream, StreamEvents events, byte[] leftover) {
+      this.stream = stream;
+      this.events = events;
+      this.leftover = leftover;
+    }
+  }
+
+  /** The call on {@code callStreamId} takes side channels: those parked for it go to it now. */
+  void registerSideChannels(long callStreamId, SideChannelSlot slot) {
+    sideChannelCalls.put(callStreamId, slot);
+    List<ParkedSideChannel> parked;
+    synchronized (lock) {
+      parked = parkedSideChannels.remove(callStreamId);
+    }
+    if (parked != null) {
+      for (ParkedSideChannel p : parked) {
+        p.timeout.cancel(false);
+        acceptSideChannel(slot, p.stream, p.events, p.leftover);
+      }
+    }
+  }
+
+  /** The call on {@code callStreamId} ended: it takes no more side channels. */
+  void unregisterSideChannels(long callStreamId, SideChannelSlot slot) {
+    if (sideChannelCalls.remove(callStreamId, slot) && isPeerCall(callStreamId)) {
+      synchronized (lock) {
+        endedPeerCalls.put(callStreamId, Boolean.TRUE);
+      }
+    }
+  }
+
+  /** Whether {@code streamId} is one of the peer's bidirectional streams (its calls). */
+  private boolean isPeerCall(long streamId) {
+    return (streamId & 0x3) == (dialer ? 1 : 0);
+  }
+
+  /**
+   * The peer's stream {@code stream} is a side channel of the call on {@code callStreamId}:
+   * hand it to the call, park it until the call starts, or refuse it. On the thread that
+   * parsed its first frame; never blocks.
+   */
+  void sideChannelArrived(EngineStream stream, StreamEvents events, long callStreamId,
+      byte[] leftover) {
+    SideChannelSlot slot = sideChannelCalls.get(callStreamId);
+    if (slot == null && isPeerCall(callStreamId)) {
+      ParkedSideChannel p = new ParkedSideChannel(stream, events, leftover);
+      synchronized (lock) {
+        // Looked up again under the lock, which registerSideChannels takes after its put.
+        slot = sideChannelCalls.get(callStreamId);
+        if (slot == null && terminatedStatus == null
+            && !endedPeerCalls.containsKey(callStreamId)) {
+          parkedSideChannels.computeIfAbsent(callStreamId, k -> new ArrayList<>()).add(p);
+          p.timeout = SharedExecutors.timer().schedule(() -> parkedTimedOut(callStreamId, p),
+              config.headersTimeoutNanos, TimeUnit.NANOSECONDS);
+          return;
+        }
+      }
+    }
+    if (slot == null) {
+      refuseSideChannel(stream, "no call " + callStreamId + " takes side channels");
+      return;
+    }
+    acceptSideChannel(slot, stream, events, leftover);
+  }
+
+  private void parkedTimedOut(long callStreamId, ParkedSideChannel p) {
+    boolean removed;
+    synchronized (lock) {
+      List<ParkedSideChannel> list = parkedSideChannels.get(callStreamId);
+      removed = list != null && list.remove(p);
+      if (list != null && list.isEmpty()) {
+        parkedSideChannels.remove(callStreamId);
+      }
+    }
+    if (removed) {
+      refuseSideChannel(p.stream, "call " + callStreamId + " did not start in time");
+    }
+  }
+
+  private void refuseSideChannel(EngineStream stream, String why) {
+    log.log(Level.FINE, "{0}: side channel {1} refused: {2}",
+        new Object[] {id, stream.id(), why});
+    long code = Wire.errorCode(Status.NOT_FOUND);
+    stream.reset(code);
+    stream.stopSending(code);
+  }
+
+  private void acceptSideChannel(SideChannelSlot slot, EngineStream stream, StreamEvents events,
+      byte[] leftover) {
+    SideChannelStream s = new SideChannelStream(this, stream, slot, leftover);
+    if (register(s) != null) {
+      return; // the connection is gone, and the stream with it
+    }
+    events.handOver(s);
+    try {
+      stream.write(SideChannelStream.ACCEPTED, 0, SideChannelStream.ACCEPTED.length, false);
+    } catch (IOException | RuntimeException e) {
+      s.abort(Status.UNAVAILABLE.withDescription("cannot answer a side channel").withCause(e),
+          Wire.errorCode(Status.CANCELLED));
+      return;
+    }
+    if (!slot.arrived(s)) {
+      s.abort(Status.NOT_FOUND.withDescription("the call has ended"),
+          Wire.errorCode(Status.NOT_FOUND));
+      return;
+    }
+    s.readable(); // bytes that came before the hand-over wake no one otherwise
   }
 
   // ---------------------------------------------------------------------------------------

@@ -45,6 +45,8 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
   private final ClientState state;
   private final Sink sink = new Sink();
   private final StreamWriter writer;
+  /** The call's side channels (PROTOCOL.md section 7), if its options have them. */
+  private final SideChannelSlot sideChannels;
   private volatile String authority;
 
   private final Object lock = new Object();
@@ -70,6 +72,14 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
     this.attributes = attributes;
     this.state = new ClientState(maxInboundMessageSize, statsTraceCtx, tracer, callOptions);
     this.writer = new StreamWriter(new WriterCallback());
+    this.sideChannels = dev.brpc.quic.SideChannels.internalSlot(callOptions);
+  }
+
+  /** The call ended with {@code status} as this side sees it: its side channels follow. */
+  private void sideChannelsEnded(EngineStream stream, Status status) {
+    if (sideChannels != null && stream != null) {
+      sideChannels.callEnded(stream.id(), status, true);
+    }
   }
 
   @Override
@@ -131,6 +141,7 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
     if (r != null) {
       r.abort(resetCode);
     }
+    sideChannelsEnded(q, status);
     state.runOnTransportThread(
         () -> state.transportReportStatus(status, progress, true, new Metadata()));
     release();
@@ -199,6 +210,10 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
             }
             reader = r;
             quicStream = stream;
+          }
+          if (sideChannels != null) {
+            // Before the request leaves: the callee may open a side channel once it has it.
+            sideChannels.bind(connection, stream.id());
           }
           // Before the writer starts: its progress reports need an allocated stream.
           state.runOnTransportThread(state::onStreamAllocated);
@@ -297,6 +312,11 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
       boolean refused = trailers.containsKey(StreamRejector.REFUSED_KEY);
       trailers.discardAll(StreamRejector.REFUSED_KEY);
       Status s = status;
+      EngineStream q;
+      synchronized (lock) {
+        q = quicStream;
+      }
+      sideChannelsEnded(q, refused ? Status.UNAVAILABLE.withDescription("call refused") : s);
       if (refused) {
         state.runOnTransportThread(
             () -> state.transportReportStatus(s, RpcProgress.REFUSED, true, trailers));

@@ -37,6 +37,7 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
   private final StreamEvents events;
   private final EngineStream quicStream;
   private final int streamId;
+  private final SideChannelSlot sideChannels;
 
   private final Object lock = new Object();
   @GuardedBy("lock") private boolean trailersQueued;
@@ -49,7 +50,8 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
   QuicServerStream(QuicServerTransport transport, Connection connection, EngineStream stream,
       StreamReader reader, StreamEvents events, StatsTraceContext statsTraceCtx,
       TransportTracer tracer,
-      Attributes attributes, String authority, int maxInboundMessageSize) {
+      Attributes attributes, String authority, int maxInboundMessageSize,
+      SideChannelSlot sideChannels) {
     super(DataFrameBuffer.ALLOCATOR, statsTraceCtx);
     this.transport = transport;
     this.connection = connection;
@@ -61,6 +63,7 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
     this.reader = reader;
     this.events = events;
     this.quicStream = stream;
+    this.sideChannels = sideChannels;
   }
 
   /**
@@ -164,6 +167,7 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
       }
       outcomeReported = true;
     }
+    sideChannels.callEnded(streamId, status, false);
     if (status.isOk()) {
       state.runOnTransportThread(state::complete);
     } else {
@@ -209,6 +213,8 @@ final class QuicServerStream extends AbstractServerStream implements Connection.
         }
         trailersQueued = true;
       }
+      // The call's status, which the outcome reported later (OK: the trailers are out) is not.
+      sideChannels.callEnded(streamId, status, false);
       writer.finish(
           HeaderBlock.encodeFrame(Wire.FRAME_TRAILERS, trailers, null, null, new byte[0]));
     }

@@ -153,7 +153,7 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
       }
     }
     if (l == null) {
-      StreamRejector.reject(stream, Status.UNAVAILABLE.withDescription(
+      connection.refuseCall(stream, Status.UNAVAILABLE.withDescription(
           "server is shutting down"), true);
       return;
     }
@@ -198,6 +198,14 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
       }
       deadline.cancel(false);
       return startCall(listener, attrs, stream, reader, events, headers);
+    }
+
+    @Override
+    public void sideChannel(long callStreamId, byte[] leftover) {
+      if (settled.compareAndSet(false, true)) {
+        deadline.cancel(false);
+        connection.sideChannelArrived(stream, events, callStreamId, leftover);
+      }
     }
 
     @Override
@@ -279,10 +287,15 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
       return null;
     }
     String method = headers.path.substring(1);
+    // The handler finds the call's side channels in its Context, which a tracer sets.
+    SideChannelSlot sideChannels = new SideChannelSlot();
+    List<ServerStreamTracer.Factory> tracers = new ArrayList<>(tracerFactories.size() + 1);
+    tracers.addAll(tracerFactories);
+    tracers.add(SideChannelSlot.tracerFactory(sideChannels));
     StatsTraceContext stats =
-        StatsTraceContext.newServerContext(tracerFactories, method, headers.metadata);
+        StatsTraceContext.newServerContext(tracers, method, headers.metadata);
     QuicServerStream s = new QuicServerStream(this, connection, stream, reader, events, stats,
-        tracer, attrs, headers.authority, maxInboundMessageSize);
+        tracer, attrs, headers.authority, maxInboundMessageSize, sideChannels);
     Status closed = connection.register(s);
     if (closed != null) {
       stream.reset(Wire.errorCode(Status.CANCELLED));
@@ -317,6 +330,7 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     if (k != null) {
       k.onTransportActive();
     }
+    sideChannels.bind(connection, stream.id());
     l.streamCreated(s, method, headers.metadata);
     return s.started();
   }

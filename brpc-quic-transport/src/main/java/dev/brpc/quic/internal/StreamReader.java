@@ -55,6 +55,15 @@ final class StreamReader {
       throw new AssertionError("not a request stream");
     }
 
+    /**
+     * A request stream's first frame is SIDE_CHANNEL (PROTOCOL.md section 7): the stream is a
+     * side channel of the call on stream {@code callStreamId}. The reader stops touching the
+     * stream after this; {@code leftover} holds the raw bytes it had read past the frame.
+     */
+    default void sideChannel(long callStreamId, byte[] leftover) {
+      throw new AssertionError("not a request stream");
+    }
+
     /** Response HEADERS. */
     void headers(HeaderBlock.Decoded headers);
 
@@ -326,7 +335,7 @@ final class StreamReader {
       throw new ProtocolException("frame after TRAILERS");
     }
     if (request && !headersSeen) {
-      if (type != Wire.FRAME_HEADERS) {
+      if (type != Wire.FRAME_HEADERS && type != Wire.FRAME_SIDE_CHANNEL) {
         throw new ProtocolException("first frame of a call must be HEADERS, got 0x"
             + Long.toHexString(type));
       }
@@ -363,6 +372,9 @@ final class StreamReader {
       phase = length == 0 ? Phase.TYPE : Phase.DATA;
       return true;
     }
+    if (frameType == Wire.FRAME_SIDE_CHANNEL && (length < 1 || length > 8)) {
+      throw new ProtocolException("SIDE_CHANNEL frame of " + length + " bytes");
+    }
     if (length > maxMetadata) {
       throw new MetadataTooLargeException("header block of " + length
           + " bytes is larger than the limit of " + maxMetadata + " bytes");
@@ -395,6 +407,20 @@ final class StreamReader {
     byte[] b = block;
     block = null;
     phase = Phase.TYPE;
+    if (frameType == Wire.FRAME_SIDE_CHANNEL) {
+      int[] p = {0};
+      long callStreamId = Varint.read(b, p, b.length);
+      if (p[0] != b.length) {
+        throw new ProtocolException("SIDE_CHANNEL frame with trailing bytes");
+      }
+      headersSeen = true; // the stream is the side channel's now: failures are not ours
+      byte[] leftover = stage == null ? new byte[0]
+          : java.util.Arrays.copyOfRange(stage, pos, lim);
+      pos = lim;
+      done();
+      handler.sideChannel(callStreamId, leftover);
+      return true;
+    }
     if (frameType == Wire.FRAME_HEADERS) {
       headersSeen = true;
       HeaderBlock.Decoded h = HeaderBlock.decode(b, 0, b.length, request, maxMetadata);

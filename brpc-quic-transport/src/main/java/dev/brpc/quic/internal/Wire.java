@@ -19,6 +19,11 @@ final class Wire {
   static final int FRAME_HEADERS = 0x01;
   static final int FRAME_TRAILERS = 0x02;
   // 0x03 was HALF_CLOSE in drafts of version 1; the caller's FIN is the half-close.
+  /**
+   * First frame of a side channel (PROTOCOL.md section 7): a bidirectional stream that carries
+   * raw bytes beside the call it names. The acceptor answers with an empty one.
+   */
+  static final int FRAME_SIDE_CHANNEL = 0x05;
 
   // Frame types on a control stream (PROTOCOL.md, "Control streams").
   static final int FRAME_SETTINGS = 0x04;

@@ -4,6 +4,7 @@ import dev.brpc.quic.internal.kwik.HandshakeSplittingSocket;
 import dev.brpc.quic.internal.kwik.KwikLogger;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.brpc.quic.QuicChannelBuilder;
 import dev.brpc.quic.QuicServerBuilder;
@@ -47,6 +48,7 @@ class BadInputTest {
   void setUp() throws Exception {
     server = QuicServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
         .useTransportSecurity(CERT)
+        .headersTimeout(3, TimeUnit.SECONDS) // how long a side channel waits for its call
         .addService(new EchoGrpc.EchoImplBase() {
           @Override
           public void unary(Msg request, StreamObserver<Msg> r) {
@@ -195,6 +197,77 @@ class BadInputTest {
     assertEquals(1, served.get());
   }
 
+  /**
+   * Side channels (PROTOCOL.md section 7) that name no call of the peer's, or are malformed:
+   * each is refused (reset) or answered INTERNAL, and the connection goes on. One that
+   * overtakes its call's HEADERS waits for them.
+   */
+  @Test
+  void badSideChannels_areRefused_oneThatOvertakesItsCall_waitsForIt() throws Exception {
+    connectRaw();
+    byte[] headers = HeaderBlock.encodeFrame(Wire.FRAME_HEADERS, new Metadata(),
+        "/brpc.test.Echo/Unary", "localhost", new byte[0]);
+    byte[] request = concat(headers, dataFrame(Msg.newBuilder().setText("ok").build()
+        .toByteArray()));
+
+    // A side channel for stream 1, one of the server's own streams: it has no such call.
+    assertRefused(sideChannel(1));
+    // A call that ended, then a side channel for it: refused at once.
+    QuicStream ended = raw.createStream(true);
+    ended.getOutputStream().write(request);
+    ended.getOutputStream().close();
+    assertEquals(Status.Code.OK, trailersStatus(ended.getInputStream()));
+    assertRefused(sideChannel(ended.getStreamId()));
+    // A call that never comes (stream 4000): refused after the headers timeout.
+    assertRefused(sideChannel(4000));
+    // SIDE_CHANNEL frames of 0 and 9 bytes, and one with a byte after its varint.
+    assertEquals(Status.Code.INTERNAL, statusOf(new byte[] {Wire.FRAME_SIDE_CHANNEL, 0}));
+    assertEquals(Status.Code.INTERNAL, statusOf(new byte[] {Wire.FRAME_SIDE_CHANNEL, 9,
+        0, 0, 0, 0, 0, 0, 0, 0, 0}));
+    assertEquals(Status.Code.INTERNAL, statusOf(new byte[] {Wire.FRAME_SIDE_CHANNEL, 2, 8, 0}));
+
+    // A call's stream opened, its HEADERS held back; a side channel for it arrives first and
+    // waits; the HEADERS come; the side channel is accepted (empty SIDE_CHANNEL), and its
+    // bytes do not disturb the call.
+    QuicStream call = raw.createStream(true); // nothing sent on it yet
+    QuicStream side = sideChannel(call.getStreamId());
+    side.getOutputStream().write(new byte[] {1, 2, 3});
+    side.getOutputStream().flush();
+    call.getOutputStream().write(headers);
+    call.getOutputStream().flush();
+    InputStream in = side.getInputStream();
+    assertEquals(Wire.FRAME_SIDE_CHANNEL, in.read());
+    assertEquals(0, in.read());
+    call.getOutputStream().write(dataFrame(Msg.newBuilder().setText("ok").build()
+        .toByteArray()));
+    call.getOutputStream().close();
+    assertEquals(Status.Code.OK, trailersStatus(call.getInputStream()));
+    // The call is over: the server's side of the channel, which nobody took, is reset.
+    assertThrows(java.io.IOException.class, in::readAllBytes);
+
+    // The connection still serves calls.
+    assertEquals(Status.Code.OK, statusOf(request));
+  }
+
+  /** Opens a stream whose first frame is SIDE_CHANNEL naming {@code callStreamId}. */
+  private QuicStream sideChannel(long callStreamId) throws Exception {
+    QuicStream s = raw.createStream(true);
+    byte[] frame = new byte[2 + Varint.size(callStreamId)];
+    frame[0] = Wire.FRAME_SIDE_CHANNEL;
+    frame[1] = (byte) Varint.size(callStreamId);
+    Varint.write(callStreamId, frame, 2);
+    s.getOutputStream().write(frame);
+    s.getOutputStream().flush();
+    return s;
+  }
+
+  /** The server resets the stream: reading it fails, and no answer came before. */
+  private static void assertRefused(QuicStream s) {
+    java.io.IOException e = assertThrows(java.io.IOException.class,
+        () -> s.getInputStream().readAllBytes());
+    assertNotNull(e);
+  }
+
   private void connectRaw() throws Exception {
     java.util.concurrent.CountDownLatch serverSettings = new java.util.concurrent.CountDownLatch(1);
     raw.setPeerInitiatedStreamCallback(s -> {
@@ -220,7 +293,11 @@ class BadInputTest {
     OutputStream out = s.getOutputStream();
     out.write(bytes);
     out.close();
-    InputStream in = s.getInputStream();
+    return trailersStatus(s.getInputStream());
+  }
+
+  /** Reads a response up to its TRAILERS and returns their grpc-status. */
+  private static Status.Code trailersStatus(InputStream in) throws Exception {
     while (true) {
       long type = Varint.read(in);
       assertNotNull(type >= 0 ? type : null, "stream ended without TRAILERS");
