@@ -176,6 +176,46 @@ class SideChannelTest {
     awaitNoOpenStreams();
   }
 
+  @ParameterizedTest(name = "reverse={0}")
+  @ValueSource(booleans = {false, true})
+  void gracefulShutdownOfTheCallee_waitsForTheSideChannel(boolean reverse) throws Exception {
+    long size = 32 * MiB;
+    SideChannels sides = SideChannels.create();
+    ListenableFuture<Msg> reply = future(reverse, sides).unary(text("side:download:" + size));
+    try (SideChannel c = sides.accept()) {
+      int first = c.input().read();
+      assertTrue(first >= 0);
+      io.grpc.Server callee = reverse ? pair.callbacks : pair.server;
+      callee.shutdown();
+      String rest = SideModes.digest(c.input());
+      assertEquals(size - 1, Long.parseLong(rest.substring(0, rest.indexOf(':'))));
+      assertEquals(SideModes.sha256Hex(size), reply.get(60, TimeUnit.SECONDS).getText());
+      assertTrue(callee.awaitTermination(60, TimeUnit.SECONDS));
+    }
+  }
+
+  @Test
+  void connectionLostMidTransfer_bothSidesFail_theServerServesOthers() throws Exception {
+    SideChannels sides = SideChannels.create();
+    ListenableFuture<Msg> reply = future(false, sides).unary(text("side:download:" + (1L << 40)));
+    SideChannel c = sides.accept();
+    assertTrue(c.input().readNBytes(1024 * 1024).length == 1024 * 1024);
+    pair.channel.shutdownNow(); // the client goes away, its connection with it
+    assertThrows(IOException.class, () -> SideModes.digest(c.input()));
+    assertThrows(ExecutionException.class, () -> reply.get(60, TimeUnit.SECONDS));
+    String serverSaw = pair.serverEcho.side.failures.poll(60, TimeUnit.SECONDS);
+    assertNotNull(serverSaw, "the server's write did not fail");
+    // Another client is served.
+    io.grpc.ManagedChannel other = QuicChannelBuilder.forAddress("localhost", pair.server.getPort())
+        .trustCertificate(QuicPair.CERT.certificate()).build();
+    try {
+      assertEquals("ok", EchoGrpc.newBlockingStub(other).withDeadlineAfter(30, TimeUnit.SECONDS)
+          .unary(text("ok")).getText());
+    } finally {
+      other.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+    }
+  }
+
   /** Writes until the channel fails (it must: a test that ends here fails by its timeout). */
   private static void writeUntilFailure(OutputStream out) throws IOException {
     byte[] chunk = new byte[16 * 1024];

@@ -18,8 +18,8 @@ import java.util.concurrent.TimeUnit;
  * "side:MODE[:ARG]"}; runs on the server's executor, where a handler may block.
  *
  * <ul>
- *   <li>{@code download:N}: opens a side channel, writes N bytes of {@link #data}, closes it,
- *       answers with their SHA-256 in hex;
+ *   <li>{@code download:N}: opens a side channel, writes N bytes of test data ({@link #fill}),
+ *       closes it, answers with their SHA-256 in hex; a failed write goes to {@link #failures};
  *   <li>{@code upload}: accepts one, reads it to its end, answers {@code "N:sha256"};
  *   <li>{@code echo}: accepts one, writes back what it reads until its end, answers;
  *   <li>{@code open}: tries to open one, answers {@code "opened"} or {@code "failed: why"};
@@ -42,6 +42,9 @@ final class SideModes {
           long n = Long.parseLong(parts[2]);
           try (SideChannel c = SideChannels.current().open()) {
             writeData(c.output(), n);
+          } catch (IOException e) {
+            failures.add(e.getMessage());
+            throw e;
           }
           reply(response, sha256Hex(n));
           break;

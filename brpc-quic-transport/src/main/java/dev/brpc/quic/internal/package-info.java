@@ -10,7 +10,9 @@
  * (writes as far as the stream's credit allows, resumes on the engine's writable event) and
  * {@code StreamReader} (parses frames on the engine's readable event, where they arrive),
  * both driven through {@code StreamEvents}; {@code ListeningServer} (an engine listener) and
- * {@code CallbackServer} (serves calls on dialed connections); {@code Wire}, {@code Varint},
+ * {@code CallbackServer} (serves calls on dialed connections); {@code SideChannelSlot} and
+ * {@code SideChannelStream} (a call's side channels, PROTOCOL.md section 7); {@code Wire},
+ * {@code Varint},
  * {@code HeaderBlock} (PROTOCOL.md).
  */
 package dev.brpc.quic.internal;
