@@ -23,7 +23,7 @@ import java.util.logging.Logger;
  * {@code ok} and waits for {@code dial port=N}. Both then run one command per line from stdin
  * and answer one line on stdout, prefixed {@value #PREFIX} ({@value #ERROR} for a failure);
  * everything else they print (logs) goes to stderr. Commands: {@code dial}, {@code stats},
- * {@code dial-forwarded}, {@code footprint}, {@code latency}, {@code throughput}, {@code stream}, {@code setup},
+ * {@code dial-forwarded}, {@code footprint}, {@code latency}, {@code throughput}, {@code stream}, {@code side-channel}, {@code setup},
  * {@code open-idle}, {@code await-clients}, {@code exit}. The workload commands run in the
  * client against its connection, or in a brpc server against its first client (callbacks). The JVM halts on {@code exit}, when stdin closes, or when
  * its parent process dies, so a failed or killed benchmark leaves nothing behind.
@@ -129,6 +129,9 @@ public final class BenchProcess {
             Workloads.Budget.of(command));
       case "stream":
         return Workloads.streaming(driver(command), command.getInt("count"),
+            command.getInt("size"), Workloads.Budget.of(command));
+      case "side-channel":
+        return Workloads.sideChannel(driver(command), command.getInt("count"),
             command.getInt("size"), Workloads.Budget.of(command));
       case "setup":
         return Workloads.connectionSetup(stack, port, Workloads.Budget.of(command));

@@ -101,7 +101,11 @@ public final class Benchmark {
         unaryThroughput(p, p.server, stack + " callback", null);
       }
       if (w.contains("streaming")) {
-        streaming(p, stack);
+        streaming(p, stack, "stream", stack);
+      }
+      if (stack.startsWith("brpc") && w.contains("sidechannel")) {
+        // The same bytes per call as the streaming row, on a side channel of the call.
+        streaming(p, stack, "side-channel", stack + " side channel");
       }
       if (w.contains("setup")) {
         connectionSetup(p, stack);
@@ -142,13 +146,14 @@ public final class Benchmark {
     return via == null ? command : command.put("via", via);
   }
 
-  private void streaming(Pair p, String stack) throws Exception {
+  /** {@code command}: {@code stream}, or {@code side-channel} for the same bytes raw. */
+  private void streaming(Pair p, String stack, String command, String label) throws Exception {
     String workload = "server streaming, " + Settings.STREAM_MESSAGE / 1024 + " KiB messages";
-    Fields command = new Fields("stream")
+    Fields c = new Fields(command)
         .put("count", settings.streamMessages).put("size", Settings.STREAM_MESSAGE);
-    Measured m = measure(p, p.client, stack + ", " + workload, command, forDuration(command));
+    Measured m = measure(p, p.client, label + ", " + workload, c, forDuration(c));
     double mb = m.result.getLong("bytes") / 1e6;
-    table.add(new Row(workload, stack, "throughput", mb / seconds(m.result), "MB/s", true,
+    table.add(new Row(workload, label, "throughput", mb / seconds(m.result), "MB/s", true,
         m.cpu(mb, 1e3, "CPU ms/MB"), m.warmup));
   }
 

@@ -49,8 +49,8 @@ final class Settings {
   Path output = Path.of("target", "results.md");
 
   static final List<String> ALL_WORKLOADS =
-      List.of("latency", "throughput", "callback", "streaming", "setup", "forwarded",
-          "footprint");
+      List.of("latency", "throughput", "callback", "streaming", "sidechannel", "setup",
+          "forwarded", "footprint");
   static final int PAYLOAD = 16;
   static final int STREAM_MESSAGE = 64 * 1024;
 

@@ -77,6 +77,14 @@ interface Stack {
     /** One server-streaming call of {@code count} messages of {@code size} bytes; bytes read. */
     long stream(int count, int size) throws Exception;
 
+    /**
+     * One call whose server sends {@code count} times {@code size} raw bytes on a side channel
+     * (brpc only); bytes read.
+     */
+    default long sideChannel(int count, int size) throws Exception {
+      throw new UnsupportedOperationException("only brpc has side channels");
+    }
+
     /** Closes the connection. */
     @Override
     void close();

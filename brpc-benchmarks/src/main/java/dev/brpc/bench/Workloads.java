@@ -79,11 +79,22 @@ final class Workloads {
   /** Server-streaming calls one at a time, each {@code count} messages of {@code size} bytes. */
   static Fields streaming(Stack.Caller caller, int count, int size, Budget budget)
       throws Exception {
+    return bulk(caller, count, size, budget, false);
+  }
+
+  /** As {@link #streaming}, the bytes sent on a side channel of each call instead. */
+  static Fields sideChannel(Stack.Caller caller, int count, int size, Budget budget)
+      throws Exception {
+    return bulk(caller, count, size, budget, true);
+  }
+
+  private static Fields bulk(Stack.Caller caller, int count, int size, Budget budget,
+      boolean sideChannel) throws Exception {
     long bytes = 0;
     long calls = 0;
     long start = System.nanoTime();
     do {
-      long got = caller.stream(count, size);
+      long got = sideChannel ? caller.sideChannel(count, size) : caller.stream(count, size);
       if (got != (long) count * size) {
         throw new IllegalStateException("stream delivered " + got + " of " + (long) count * size
             + " bytes");
