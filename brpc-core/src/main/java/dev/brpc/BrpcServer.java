@@ -6,6 +6,8 @@ import static com.google.common.base.Preconditions.checkState;
 
 import dev.brpc.quic.QuicServerBuilder;
 import dev.brpc.quic.SelfSignedCertificate;
+import dev.brpc.quic.internal.Pem;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.BindableService;
 import io.grpc.Context;
 import io.grpc.ManagedChannelBuilder;
@@ -69,6 +71,10 @@ public final class BrpcServer<C> {
   private final ClientRegistry<C> registry;
   /** Set once by {@link Builder#build()}, before the server is returned to anyone. */
   private volatile Server server;
+  /** Builds the TCP side for the UDP port bound; null without one ({@link Builder#tcp}). */
+  private volatile java.util.function.IntFunction<Server> tcpFactory;
+  /** The TCP side, once started. */
+  private volatile Server tcp;
 
   private BrpcServer(ClientRegistry<C> registry) {
     this.registry = registry;
@@ -83,7 +89,7 @@ public final class BrpcServer<C> {
    * @return a new builder
    */
   public static <C> Builder<C> forPort(int port, ClientServiceBuilder<C> clientService) {
-    return new Builder<>(QuicServerBuilder.forPort(port), clientService);
+    return new Builder<>(QuicServerBuilder.forPort(port), clientService, null);
   }
 
   /**
@@ -97,7 +103,7 @@ public final class BrpcServer<C> {
    */
   public static <C> Builder<C> forAddress(SocketAddress address,
       ClientServiceBuilder<C> clientService) {
-    return new Builder<>(QuicServerBuilder.forAddress(address), clientService);
+    return new Builder<>(QuicServerBuilder.forAddress(address), clientService, address);
   }
 
   /**
@@ -108,7 +114,29 @@ public final class BrpcServer<C> {
    */
   public BrpcServer<C> start() throws IOException {
     server.start();
+    if (tcpFactory != null) {
+      Server t = tcpFactory.apply(server.getPort());
+      try {
+        t.start();
+      } catch (IOException | RuntimeException e) {
+        server.shutdownNow();
+        throw new IOException("cannot serve on TCP: " + e.getMessage(), e);
+      }
+      tcp = t;
+    }
     return this;
+  }
+
+  /**
+   * The TCP port of the server's TCP side ({@link Builder#tcp}); only valid once started.
+   *
+   * @return the bound TCP port
+   * @throws IllegalStateException if the server has no TCP side or is not started
+   */
+  public int tcpPort() {
+    Server t = tcp;
+    checkState(t != null, "no TCP side: the server was built without tcp(), or is not started");
+    return t.getPort();
   }
 
   /**
@@ -214,6 +242,10 @@ public final class BrpcServer<C> {
   public BrpcServer<C> shutdown() {
     registry.shutdown(false);
     server.shutdown();
+    Server t = tcp;
+    if (t != null) {
+      t.shutdown();
+    }
     return this;
   }
 
@@ -225,6 +257,10 @@ public final class BrpcServer<C> {
   public BrpcServer<C> shutdownNow() {
     registry.shutdown(true);
     server.shutdownNow();
+    Server t = tcp;
+    if (t != null) {
+      t.shutdownNow();
+    }
     return this;
   }
 
@@ -243,7 +279,8 @@ public final class BrpcServer<C> {
    * @return true once the server has terminated
    */
   public boolean isTerminated() {
-    return server.isTerminated();
+    Server t = tcp;
+    return server.isTerminated() && (t == null || t.isTerminated());
   }
 
   /**
@@ -255,7 +292,12 @@ public final class BrpcServer<C> {
    * @throws InterruptedException if interrupted while waiting
    */
   public boolean awaitTermination(long timeout, TimeUnit unit) throws InterruptedException {
-    return server.awaitTermination(timeout, unit);
+    long deadline = System.nanoTime() + unit.toNanos(timeout);
+    if (!server.awaitTermination(timeout, unit)) {
+      return false;
+    }
+    Server t = tcp;
+    return t == null || t.awaitTermination(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
   }
 
   /**
@@ -265,6 +307,10 @@ public final class BrpcServer<C> {
    */
   public void awaitTermination() throws InterruptedException {
     server.awaitTermination();
+    Server t = tcp;
+    if (t != null) {
+      t.awaitTermination();
+    }
   }
 
   /**
@@ -275,6 +321,8 @@ public final class BrpcServer<C> {
    */
   public static final class Builder<C> {
     private final QuicServerBuilder quic;
+    /** The UDP address asked for; null for every local address (forPort). */
+    private final SocketAddress quicAddress;
     private final ClientServiceBuilder<C> clientService;
     private final List<ClientListener<C>> listeners = new ArrayList<>();
     private final List<Function<? super BrpcServer<C>, ? extends BindableService>>
@@ -285,9 +333,18 @@ public final class BrpcServer<C> {
     private Consumer<? super ManagedChannelBuilder<?>> callbackChannel;
     private Director<C> director;
     private boolean built;
+    /** What the TCP side repeats of this builder's settings, in order ({@link #tcp}). */
+    private final List<Consumer<NettyServerBuilder>> tcpSettings = new ArrayList<>();
+    private boolean tcpSamePort;
+    private SocketAddress tcpAddress;
+    private KeyStore tlsKeyStore;
+    private String tlsAlias;
+    private char[] tlsPassword;
 
-    private Builder(QuicServerBuilder quic, ClientServiceBuilder<C> clientService) {
+    private Builder(QuicServerBuilder quic, ClientServiceBuilder<C> clientService,
+        SocketAddress address) {
       this.quic = quic;
+      this.quicAddress = address;
       this.clientService = checkNotNull(clientService, "clientService");
     }
 
@@ -299,8 +356,12 @@ public final class BrpcServer<C> {
      * @return this builder
      */
     public Builder<C> useTransportSecurity(File certChain, File privateKey) {
-      quic.useTransportSecurity(certChain, privateKey);
-      return this;
+      try (InputStream c = new java.io.FileInputStream(certChain);
+          InputStream k = new java.io.FileInputStream(privateKey)) {
+        return useTransportSecurity(c, k);
+      } catch (IOException e) {
+        throw new IllegalArgumentException("cannot read the certificate or key: " + e, e);
+      }
     }
 
     /**
@@ -311,8 +372,12 @@ public final class BrpcServer<C> {
      * @return this builder
      */
     public Builder<C> useTransportSecurity(InputStream certChain, InputStream privateKey) {
-      quic.useTransportSecurity(certChain, privateKey);
-      return this;
+      try {
+        return keyStore(Pem.keyStore(Pem.readPrivateKey(privateKey),
+            Pem.readCertificates(certChain)), Pem.KEY_ALIAS, Pem.keyPassword());
+      } catch (IOException e) {
+        throw new IllegalArgumentException("cannot read the certificate or key: " + e, e);
+      }
     }
 
     /**
@@ -322,8 +387,11 @@ public final class BrpcServer<C> {
      * @return this builder
      */
     public Builder<C> useTransportSecurity(SelfSignedCertificate certificate) {
-      quic.useTransportSecurity(certificate);
-      return this;
+      return useTransportSecurity(
+          new java.io.ByteArrayInputStream(certificate.certificatePem().getBytes(
+              java.nio.charset.StandardCharsets.US_ASCII)),
+          new java.io.ByteArrayInputStream(certificate.privateKeyPem().getBytes(
+              java.nio.charset.StandardCharsets.US_ASCII)));
     }
 
     /**
@@ -336,6 +404,9 @@ public final class BrpcServer<C> {
      */
     public Builder<C> keyStore(KeyStore keyStore, String alias, char[] password) {
       quic.keyStore(keyStore, alias, password);
+      tlsKeyStore = keyStore;
+      tlsAlias = alias;
+      tlsPassword = password.clone();
       return this;
     }
 
@@ -347,6 +418,7 @@ public final class BrpcServer<C> {
      */
     public Builder<C> addService(BindableService service) {
       quic.addService(service);
+      tcpSettings.add(b -> b.addService(service));
       return this;
     }
 
@@ -358,6 +430,7 @@ public final class BrpcServer<C> {
      */
     public Builder<C> addService(ServerServiceDefinition service) {
       quic.addService(service);
+      tcpSettings.add(b -> b.addService(service));
       return this;
     }
 
@@ -389,6 +462,7 @@ public final class BrpcServer<C> {
      */
     public Builder<C> intercept(ServerInterceptor interceptor) {
       quic.intercept(interceptor);
+      tcpSettings.add(b -> b.intercept(interceptor));
       return this;
     }
 
@@ -400,6 +474,7 @@ public final class BrpcServer<C> {
      */
     public Builder<C> executor(Executor executor) {
       quic.executor(executor);
+      tcpSettings.add(b -> b.executor(executor));
       return this;
     }
 
@@ -414,6 +489,7 @@ public final class BrpcServer<C> {
       checkArgument(bytes > 0, "maxInboundMessageSize must be > 0");
       quic.maxInboundMessageSize(bytes);
       this.maxInboundMessageSize = bytes;
+      tcpSettings.add(b -> b.maxInboundMessageSize(bytes));
       return this;
     }
 
@@ -425,6 +501,7 @@ public final class BrpcServer<C> {
      */
     public Builder<C> maxInboundMetadataSize(int bytes) {
       quic.maxInboundMetadataSize(bytes);
+      tcpSettings.add(b -> b.maxInboundMetadataSize(bytes));
       return this;
     }
 
@@ -436,6 +513,7 @@ public final class BrpcServer<C> {
      */
     public Builder<C> maxConcurrentCallsPerConnection(int max) {
       quic.maxConcurrentCallsPerConnection(max);
+      tcpSettings.add(b -> b.maxConcurrentCallsPerConnection(max));
       return this;
     }
 
@@ -448,6 +526,7 @@ public final class BrpcServer<C> {
      */
     public Builder<C> handshakeTimeout(long timeout, TimeUnit unit) {
       quic.handshakeTimeout(timeout, unit);
+      tcpSettings.add(b -> b.handshakeTimeout(timeout, unit));
       return this;
     }
 
@@ -460,6 +539,7 @@ public final class BrpcServer<C> {
      */
     public Builder<C> keepAliveTime(long time, TimeUnit unit) {
       quic.keepAliveTime(time, unit);
+      tcpSettings.add(b -> b.keepAliveTime(time, unit));
       return this;
     }
 
@@ -472,6 +552,7 @@ public final class BrpcServer<C> {
      */
     public Builder<C> keepAliveTimeout(long timeout, TimeUnit unit) {
       quic.keepAliveTimeout(timeout, unit);
+      tcpSettings.add(b -> b.keepAliveTimeout(timeout, unit));
       return this;
     }
 
@@ -596,6 +677,35 @@ public final class BrpcServer<C> {
      * @param configure changes the transport's server builder
      * @return this builder
      */
+    /**
+     * Serves the same services, interceptors and limits on TCP too, for networks that pass no
+     * UDP and for plain gRPC clients: HTTP/2 with TLS (the same certificate), on grpc-java's
+     * Netty transport, on the TCP port of the UDP port's number (bound at {@link #start()}; see
+     * {@link BrpcServer#tcpPort()}). Any gRPC client calls it unchanged; such a caller cannot be
+     * called back, so {@link BrpcServer#clientFromContext()} fails FAILED_PRECONDITION in its
+     * calls (brpc clients connect over QUIC). QUIC-only settings ({@link #transport}, {@link
+     * #engine}, {@link #idleTimeout}, {@link #qlogDirectory}) do not apply to it.
+     *
+     * @return this builder
+     */
+    public Builder<C> tcp() {
+      tcpSamePort = true;
+      tcpAddress = null;
+      return this;
+    }
+
+    /**
+     * As {@link #tcp()}, on {@code address} (port 0 picks a free one).
+     *
+     * @param address the local TCP address to bind
+     * @return this builder
+     */
+    public Builder<C> tcp(SocketAddress address) {
+      tcpAddress = checkNotNull(address, "address");
+      tcpSamePort = false;
+      return this;
+    }
+
     public Builder<C> transport(Consumer<QuicServerBuilder> configure) {
       configure.accept(quic);
       return this;
@@ -606,6 +716,54 @@ public final class BrpcServer<C> {
      *
      * @return the new server, not yet started
      */
+    /** The TCP side's factory: given the UDP port bound, a Netty server with the same settings. */
+    private java.util.function.IntFunction<Server> tcpSide(BrpcServer<C> brpc,
+        ClientRegistry<C> registry, Forwarder<C> forwarder) {
+      checkState(tlsKeyStore != null, "tcp() needs useTransportSecurity(...) or keyStore(...)");
+      List<Consumer<NettyServerBuilder>> settings = new ArrayList<>(tcpSettings);
+      List<BindableService> made = new ArrayList<>();
+      for (Function<? super BrpcServer<C>, ? extends BindableService> f : serviceFactories) {
+        made.add(f.apply(brpc));
+      }
+      javax.net.ssl.KeyManager[] keyManagers;
+      try {
+        KeyStore single = KeyStore.getInstance("PKCS12");
+        single.load(null, null);
+        single.setKeyEntry(tlsAlias, tlsKeyStore.getKey(tlsAlias, tlsPassword), tlsPassword,
+            tlsKeyStore.getCertificateChain(tlsAlias));
+        javax.net.ssl.KeyManagerFactory kmf = javax.net.ssl.KeyManagerFactory.getInstance(
+            javax.net.ssl.KeyManagerFactory.getDefaultAlgorithm());
+        kmf.init(single, tlsPassword);
+        keyManagers = kmf.getKeyManagers();
+      } catch (java.security.GeneralSecurityException | IOException e) {
+        throw new IllegalArgumentException("cannot use the key entry \"" + tlsAlias
+            + "\" for TLS over TCP: " + e, e);
+      }
+      io.grpc.ServerCredentials credentials =
+          io.grpc.TlsServerCredentials.newBuilder().keyManager(keyManagers).build();
+      SocketAddress explicit = tcpAddress;
+      SocketAddress udp = quicAddress;
+      return udpPort -> {
+        SocketAddress address = explicit != null ? explicit
+            : udp instanceof java.net.InetSocketAddress i && !i.isUnresolved()
+                ? new java.net.InetSocketAddress(i.getAddress(), udpPort)
+                : new java.net.InetSocketAddress(udpPort);
+        NettyServerBuilder b = NettyServerBuilder.forAddress(address, credentials);
+        for (Consumer<NettyServerBuilder> s : settings) {
+          s.accept(b);
+        }
+        for (BindableService service : made) {
+          b.addService(service);
+        }
+        if (forwarder != null) {
+          b.fallbackHandlerRegistry(forwarder);
+        }
+        // Runs first: marks the call as a plain gRPC caller, which cannot be called back.
+        b.intercept(registry.plainCallers());
+        return b.build();
+      };
+    }
+
     public BrpcServer<C> build() {
       checkState(!built, "build() was already called");
       built = true;
@@ -615,14 +773,19 @@ public final class BrpcServer<C> {
       for (Function<? super BrpcServer<C>, ? extends BindableService> f : serviceFactories) {
         quic.addService(checkNotNull(f.apply(brpc), "service factory returned null"));
       }
+      Forwarder<C> forwarder = null;
       if (director != null) {
-        quic.fallbackHandlerRegistry(new Forwarder<>(director, brpc, registry.caller::get));
+        forwarder = new Forwarder<>(director, brpc, registry.caller::get);
+        quic.fallbackHandlerRegistry(forwarder);
       }
       // Added last, so it runs first: user interceptors already see the caller.
       quic.intercept(registry);
       quic.connectHandler(registry);
       quic.connectionListener(registry);
       brpc.server = quic.build();
+      if (tcpSamePort || tcpAddress != null) {
+        brpc.tcpFactory = tcpSide(brpc, registry, forwarder);
+      }
       return brpc;
     }
   }

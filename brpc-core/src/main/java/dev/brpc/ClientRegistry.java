@@ -7,6 +7,7 @@ import dev.brpc.quic.QuicAttributes;
 import dev.brpc.quic.QuicConnectionListener;
 import io.grpc.Attributes;
 import io.grpc.Context;
+import io.grpc.Grpc;
 import io.grpc.Contexts;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Metadata;
@@ -146,9 +147,35 @@ final class ClientRegistry<C> implements ConnectHandler, QuicConnectionListener,
         next);
   }
 
+  /**
+   * The peer address of a call that came over the server's TCP side (a plain gRPC client),
+   * which cannot be called back; set by {@link #plainCallers()}.
+   */
+  private final Context.Key<java.net.SocketAddress> plainCaller = Context.key("brpc-plain-caller");
+
+  /** For the TCP side: marks each call's Context as a plain gRPC caller's. */
+  ServerInterceptor plainCallers() {
+    return new ServerInterceptor() {
+      @Override
+      public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call,
+          Metadata headers, ServerCallHandler<Q, R> next) {
+        java.net.SocketAddress remote = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
+        return Contexts.interceptCall(Context.current().withValue(plainCaller,
+            remote != null ? remote : new java.net.InetSocketAddress(0)), call, headers, next);
+      }
+    };
+  }
+
   /** {@code method} names the public method called, for the error message. */
   ConnectedClient<C> callerOf(Context context, String method) {
     ConnectedClient<C> client = caller.get(context);
+    java.net.SocketAddress plain = plainCaller.get(context);
+    if (client == null && plain != null) {
+      throw Status.FAILED_PRECONDITION.withDescription("the caller (" + plain + ") is a plain"
+          + " gRPC client over TCP: it cannot be called back, so " + method + "() has no client"
+          + " for this call; only brpc clients, connected over QUIC, serve callbacks")
+          .asRuntimeException();
+    }
     if (client == null) {
       throw Status.FAILED_PRECONDITION.withDescription("no brpc client in this context: call "
           + method + "() inside a handler of this server, on the handler's thread or in its"

@@ -121,7 +121,8 @@ final class Fixture {
    * The server's service. Its behaviour is chosen by the request's text:
    * {@code name} calls the caller back and answers with its name; {@code count} streams a
    * callback of {@code count} replies; {@code who} answers "id|identity" of the caller;
-   * {@code keep} saves the call's Context in {@link #contexts}; {@code hang-callback} calls
+   * {@code keep} saves the call's Context in {@link #contexts}; {@code callback-status} calls
+   * the caller back and answers "OK name" or "CODE: description"; {@code hang-callback} calls
    * the caller's "hang" and answers with the callback's status code; {@code gate} answers once
    * {@link #gate} opens.
    */
@@ -153,6 +154,13 @@ final class Fixture {
         case "keep":
           contexts.add(Context.current());
           answer = "kept";
+          break;
+        case "callback-status":
+          try {
+            answer = "OK " + server.clientFromContext().name(Req.getDefaultInstance()).getText();
+          } catch (StatusRuntimeException e) {
+            answer = e.getStatus().getCode() + ": " + e.getStatus().getDescription();
+          }
           break;
         case "hang-callback":
           try {
