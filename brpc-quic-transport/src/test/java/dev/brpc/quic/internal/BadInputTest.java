@@ -249,6 +249,28 @@ class BadInputTest {
     assertEquals(Status.Code.OK, statusOf(request));
   }
 
+  /**
+   * Many side channels for calls that never come wait at most the headers timeout each, hold
+   * nothing else, and do not stop the connection's calls: they are all refused, and a call
+   * made meanwhile is served.
+   */
+  @Test
+  void aFloodOfSideChannelsForCallsThatNeverCome_isRefused_callsAreServed() throws Exception {
+    connectRaw();
+    java.util.List<QuicStream> flood = new java.util.ArrayList<>();
+    for (int i = 0; i < 200; i++) {
+      flood.add(sideChannel(400_000 + 4L * i));
+    }
+    byte[] request = concat(HeaderBlock.encodeFrame(Wire.FRAME_HEADERS, new Metadata(),
+        "/brpc.test.Echo/Unary", "localhost", new byte[0]),
+        dataFrame(Msg.newBuilder().setText("ok").build().toByteArray()));
+    assertEquals(Status.Code.OK, statusOf(request));
+    for (QuicStream s : flood) {
+      assertRefused(s);
+    }
+    assertEquals(Status.Code.OK, statusOf(request));
+  }
+
   /** Opens a stream whose first frame is SIDE_CHANNEL naming {@code callStreamId}. */
   private QuicStream sideChannel(long callStreamId) throws Exception {
     QuicStream s = raw.createStream(true);
