@@ -35,7 +35,9 @@ public interface SideChannel extends Closeable {
 
   /**
    * The bytes sent to the peer: each write returns once the QUIC stream has taken the bytes;
-   * {@code close()} ends the output (the peer reads -1) and does not block.
+   * {@code close()} ends the output (the peer reads -1) and does not block; closed while a
+   * write runs on another thread, the output is reset instead (the peer's read fails), and
+   * that write fails.
    *
    * @return the output stream of this channel
    */

@@ -42,8 +42,9 @@ import java.util.concurrent.TimeUnit;
  */
 public final class SideChannels {
   /**
-   * The call option that gives a call its side channels; the value serves one call. A
-   * transparent retry of the call (a stream refused before it was processed) carries it over.
+   * The call option that gives a call its side channels; the value serves one call. A call
+   * retried transparently (its stream refused before it was processed) binds it to the new
+   * stream; an {@link #open()} or {@link #accept()} waiting at that moment fails.
    */
   public static final CallOptions.Key<SideChannels> CALL_OPTION =
       CallOptions.Key.create("dev.brpc.quic.sideChannels");
@@ -96,7 +97,11 @@ public final class SideChannels {
    *
    * @return the side channel
    * @throws IOException if the call ends first (with no channel left to take) or the
-   *     connection closed
+   *     connection closed. After the call ended OK, channels that came before it wait for an
+   *     accept for the headers timeout (10 s by default), then are reset. A call that fails
+   *     before it reaches a connection (none could be made, say) never tells its side
+   *     channels: wait with {@link #accept(long, TimeUnit)}, or stop waiting when the call
+   *     fails.
    */
   public SideChannel accept() throws IOException {
     return slot.accept(Long.MAX_VALUE);

@@ -216,6 +216,36 @@ class SideChannelTest {
     }
   }
 
+  @Test
+  void closeWhileAWriterWaitsForThePeer_returnsAtOnce_andTheWriterFails() throws Exception {
+    SideChannels sides = SideChannels.create();
+    ListenableFuture<Msg> reply = future(false, sides).unary(text("side:stall"));
+    SideChannel c = sides.open();
+    assertTrue(pair.serverEcho.side.held.await(30, TimeUnit.SECONDS));
+    java.util.concurrent.atomic.AtomicReference<Thread> writerThread =
+        new java.util.concurrent.atomic.AtomicReference<>();
+    Future<IOException> writer = executor.submit(() -> {
+      writerThread.set(Thread.currentThread());
+      try {
+        writeUntilFailure(c.output());
+        return null;
+      } catch (IOException e) {
+        return e;
+      }
+    });
+    // The peer never reads: the writer ends up waiting for flow-control credit.
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (writerThread.get() == null || writerThread.get().getState() != Thread.State.WAITING) {
+      assertTrue(System.nanoTime() < deadline, "the writer never waited for the peer");
+      Thread.sleep(10); // polling a condition with a deadline
+    }
+    org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(30),
+        c::close, "close() waited for the blocked writer");
+    assertNotNull(writer.get(30, TimeUnit.SECONDS), "the writer did not fail");
+    reply.cancel(true);
+    awaitNoOpenStreams();
+  }
+
   /** Writes until the channel fails (it must: a test that ends here fails by its timeout). */
   private static void writeUntilFailure(OutputStream out) throws IOException {
     byte[] chunk = new byte[16 * 1024];

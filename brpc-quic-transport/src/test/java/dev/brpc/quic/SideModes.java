@@ -25,6 +25,7 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code open}: tries to open one, answers {@code "opened"} or {@code "failed: why"};
  *   <li>{@code hold}: accepts one and reads it, never answers; what failed the read goes to
  *       {@link #failures};
+ *   <li>{@code stall}: accepts one and never reads it, never answers;
  *   <li>{@code fail}: accepts one, reads a byte, fails the call with INTERNAL.
  * </ul>
  *
@@ -83,6 +84,12 @@ final class SideModes {
           } catch (IOException e) {
             failures.add(e.getMessage());
           }
+          break;
+        }
+        case "stall": {
+          ((ServerCallStreamObserver<Msg>) response).setOnCancelHandler(() -> {});
+          SideChannels.current().accept(20, TimeUnit.SECONDS);
+          held.countDown(); // and never reads
           break;
         }
         case "fail": {

@@ -75,10 +75,18 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
     this.sideChannels = dev.brpc.quic.SideChannels.internalSlot(callOptions);
   }
 
-  /** The call ended with {@code status} as this side sees it: its side channels follow. */
+  /**
+   * The call ended with {@code status} as this side sees it: its side channels follow. With no
+   * stream (the call failed before one opened), a slot no attempt has bound ends too.
+   */
   private void sideChannelsEnded(EngineStream stream, Status status) {
-    if (sideChannels != null && stream != null) {
+    if (sideChannels == null) {
+      return;
+    }
+    if (stream != null) {
       sideChannels.callEnded(stream.id(), status, true);
+    } else {
+      sideChannels.endUnbound(status);
     }
   }
 
@@ -195,6 +203,7 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
           outboundDone = true;
         }
         Status s = refusal;
+        sideChannelsEnded(null, s);
         state.runOnTransportThread(() -> state.transportReportStatus(
             s, RpcProgress.MISCARRIED, true, new Metadata()));
         release();
@@ -204,16 +213,18 @@ final class QuicClientStream extends AbstractClientStream implements Connection.
         @Override
         public boolean opened(EngineStream stream) {
           StreamReader r = new StreamReader(stream, new ReaderHandler(), connection, false);
+          if (sideChannels != null) {
+            // Before the request leaves (the callee may open a side channel once it has it),
+            // and before the stream is published: a failure from then on ends the bound slot.
+            sideChannels.bind(connection, stream.id());
+          }
           synchronized (lock) {
             if (cancelled) {
+              sideChannelsEnded(stream, Status.CANCELLED.withDescription("call cancelled"));
               return false;
             }
             reader = r;
             quicStream = stream;
-          }
-          if (sideChannels != null) {
-            // Before the request leaves: the callee may open a side channel once it has it.
-            sideChannels.bind(connection, stream.id());
           }
           // Before the writer starts: its progress reports need an allocated stream.
           state.runOnTransportThread(state::onStreamAllocated);

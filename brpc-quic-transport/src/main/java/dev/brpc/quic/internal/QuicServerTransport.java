@@ -289,6 +289,8 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     String method = headers.path.substring(1);
     // The handler finds the call's side channels in its Context, which a tracer sets.
     SideChannelSlot sideChannels = new SideChannelSlot();
+    // Bound before the call can be cancelled (a CANCEL, a shutdownNow): its end then finds it.
+    sideChannels.bind(connection, stream.id());
     List<ServerStreamTracer.Factory> tracers = new ArrayList<>(tracerFactories.size() + 1);
     tracers.addAll(tracerFactories);
     tracers.add(SideChannelSlot.tracerFactory(sideChannels));
@@ -298,6 +300,7 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
         tracer, attrs, headers.authority, maxInboundMessageSize, sideChannels);
     Status closed = connection.register(s);
     if (closed != null) {
+      sideChannels.callEnded(stream.id(), closed, false);
       stream.reset(Wire.errorCode(Status.CANCELLED));
       stream.stopSending(Wire.errorCode(Status.CANCELLED));
       return null;
@@ -315,12 +318,14 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     }
     if (refused) {
       connection.unregister(s);
-      StreamRejector.reject(stream, Status.UNAVAILABLE.withDescription(
-          "server is shutting down"), true);
+      Status shuttingDown = Status.UNAVAILABLE.withDescription("server is shutting down");
+      sideChannels.callEnded(stream.id(), shuttingDown, false);
+      StreamRejector.reject(stream, shuttingDown, true);
       return null;
     }
     if (cancelled != null) {
       connection.unregister(s);
+      sideChannels.callEnded(stream.id(), Status.CANCELLED, false);
       stream.reset(cancelled);
       // The request ended with FIN before the CANCEL: the reader discards it (StopReading).
       reader.abort(cancelled);
@@ -330,7 +335,6 @@ final class QuicServerTransport implements ServerTransport, Connection.Callee,
     if (k != null) {
       k.onTransportActive();
     }
-    sideChannels.bind(connection, stream.id());
     l.streamCreated(s, method, headers.metadata);
     return s.started();
   }

@@ -44,6 +44,9 @@ public final class SideChannelSlot {
   @GuardedBy("lock") private Status ended;
   @GuardedBy("lock") private final ArrayDeque<SideChannelStream> arrived = new ArrayDeque<>();
   @GuardedBy("lock") private final Set<SideChannelStream> channels = new HashSet<>();
+  /** {@link #open} calls waiting for a stream (peer credit): failed when the call ends. */
+  @GuardedBy("lock") private final Set<java.util.concurrent.CompletableFuture<SideChannelStream>>
+      pendingOpens = new HashSet<>();
 
   /** The current call's slot, from the gRPC Context; null outside a brpc call's handler. */
   public static SideChannelSlot current() {
@@ -113,6 +116,17 @@ public final class SideChannelSlot {
       }
       taken = new ArrayList<>(channels);
       taken.removeAll(untaken);
+      for (java.util.concurrent.CompletableFuture<SideChannelStream> f : pendingOpens) {
+        f.completeExceptionally(new IOException("cannot open a side channel: the call has ended ("
+            + status.getCode() + ")"));
+      }
+      pendingOpens.clear();
+      if (keepUntaken && !arrived.isEmpty()) {
+        // Kept for an accept() after the call returned, not for ever: untaken, they would hold
+        // their streams (and a graceful close) and their unread bytes the connection's window.
+        SharedExecutors.timer().schedule(this::expireUntaken, c.config.headersTimeoutNanos,
+            java.util.concurrent.TimeUnit.NANOSECONDS);
+      }
       lock.notifyAll();
     }
     c.unregisterSideChannels(streamId, this);
@@ -129,6 +143,37 @@ public final class SideChannelSlot {
       s.abort(status.isOk() ? Status.CANCELLED.withDescription(
           "its call ended before the side channel was accepted") : reason,
           Wire.errorCode(Status.CANCELLED));
+    }
+  }
+
+  /** A caller's channels still untaken some time after an OK end: given up. */
+  private void expireUntaken() {
+    List<SideChannelStream> untaken;
+    synchronized (lock) {
+      untaken = new ArrayList<>(arrived);
+      arrived.clear();
+    }
+    for (SideChannelStream s : untaken) {
+      s.abort(Status.CANCELLED.withDescription("not accepted in time after its call ended"),
+          Wire.errorCode(Status.CANCELLED));
+    }
+  }
+
+  /**
+   * A caller's call failed before its stream was bound to this slot (no stream, or refused
+   * before it opened): the slot ends with {@code status}, unless an attempt has bound it.
+   */
+  void endUnbound(Status status) {
+    synchronized (lock) {
+      if (callStreamId >= 0 || ended != null) {
+        return;
+      }
+      ended = status;
+      for (java.util.concurrent.CompletableFuture<SideChannelStream> f : pendingOpens) {
+        f.completeExceptionally(new IOException("cannot open a side channel: the call has ended"));
+      }
+      pendingOpens.clear();
+      lock.notifyAll();
     }
   }
 
@@ -173,24 +218,30 @@ public final class SideChannelSlot {
     }
     java.util.concurrent.CompletableFuture<SideChannelStream> opened =
         new java.util.concurrent.CompletableFuture<>();
+    synchronized (lock) {
+      pendingOpens.add(opened);
+    }
     c.openStream(new Connection.OpenCallback() {
       @Override
       public boolean opened(EngineStream stream) {
         SideChannelStream s = new SideChannelStream(c, stream, SideChannelSlot.this, null);
+        // Registered before the check: a call ending in between then finds it (and aborts it,
+        // which unregisters it); registered after, it would stay for ever.
+        Status closed = c.register(s);
+        if (closed != null) {
+          opened.completeExceptionally(new IOException("cannot open a side channel: connection"
+              + " closed: " + closed.getCode() + ": " + closed.getDescription()));
+          return false;
+        }
         synchronized (lock) {
-          if (ended != null || callStreamId != id) {
+          pendingOpens.remove(opened);
+          if (ended != null || callStreamId != id || opened.isDone()) {
+            c.unregister(s);
             opened.completeExceptionally(new IOException(
                 "cannot open a side channel: the call has ended"));
             return false;
           }
           channels.add(s);
-        }
-        Status closed = c.register(s);
-        if (closed != null) {
-          released(s);
-          opened.completeExceptionally(new IOException("cannot open a side channel: connection"
-              + " closed: " + closed.getCode() + ": " + closed.getDescription()));
-          return false;
         }
         stream.start(s);
         byte[] frame = new byte[2 + Varint.size(id)];
@@ -211,6 +262,9 @@ public final class SideChannelSlot {
 
       @Override
       public void failed(Status status) {
+        synchronized (lock) {
+          pendingOpens.remove(opened);
+        }
         opened.completeExceptionally(new IOException("cannot open a side channel: "
             + status.getCode() + ": " + status.getDescription(), status.asException()));
       }

@@ -40,7 +40,8 @@ final class SideChannelStream implements SideChannel, StreamHandler, Connection.
   /** Completes when the acceptor's answer is read (opener), at once (acceptor). */
   final CompletableFuture<Void> accepted = new CompletableFuture<>();
   private final Object readLock = new Object();
-  private final Object writeLock = new Object();
+  private final java.util.concurrent.locks.ReentrantLock writeLock =
+      new java.util.concurrent.locks.ReentrantLock();
   private final Input input = new Input();
   private final Output output = new Output();
   /** The opener's answer so far, read on engine threads (serialized by itself). */
@@ -341,7 +342,8 @@ final class SideChannelStream implements SideChannel, StreamHandler, Connection.
 
   private void write(byte[] b, int off, int len) throws IOException {
     java.util.Objects.checkFromIndexSize(off, len, b.length);
-    synchronized (writeLock) {
+    writeLock.lock();
+    try {
       while (len > 0) {
         long seen;
         synchronized (lock) {
@@ -374,6 +376,8 @@ final class SideChannelStream implements SideChannel, StreamHandler, Connection.
           }
         }
       }
+    } finally {
+      writeLock.unlock();
     }
   }
 
@@ -393,20 +397,30 @@ final class SideChannelStream implements SideChannel, StreamHandler, Connection.
     return e;
   }
 
+  /**
+   * Ends the output without blocking: a FIN after what was written; but if a write is under
+   * way on another thread (waiting for the peer's credit, say), a reset, since the bytes it was
+   * writing would end cut short, and a FIN would make the peer take them as complete. That
+   * writer wakes and fails.
+   */
   private void closeOutput() {
-    synchronized (writeLock) {
-      synchronized (lock) {
-        if (outputDone) {
-          return;
-        }
-        outputDone = true;
-        lock.notifyAll();
+    synchronized (lock) {
+      if (outputDone) {
+        return;
       }
+      outputDone = true;
+      lock.notifyAll();
+    }
+    if (writeLock.tryLock()) {
       try {
         stream.write(new byte[0], 0, 0, true); // a FIN alone is always taken
       } catch (IOException | RuntimeException e) {
         log.log(Level.FINEST, "side channel FIN not sent", e);
+      } finally {
+        writeLock.unlock();
       }
+    } else {
+      stream.reset(Wire.errorCode(Status.CANCELLED));
     }
     release();
   }
