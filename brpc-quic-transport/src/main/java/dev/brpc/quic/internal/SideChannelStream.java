@@ -97,6 +97,12 @@ final class SideChannelStream implements SideChannel, StreamHandler, Connection.
 
   @Override
   public void close() {
+    closeInput();
+    closeOutput();
+  }
+
+  /** Stops reading: the peer's further writes fail. */
+  private void closeInput() {
     boolean stop;
     synchronized (lock) {
       stop = !inputDone;
@@ -106,7 +112,6 @@ final class SideChannelStream implements SideChannel, StreamHandler, Connection.
     if (stop) {
       stream.stopSending(Wire.NO_ERROR);
     }
-    closeOutput();
     release();
   }
 
@@ -464,16 +469,7 @@ final class SideChannelStream implements SideChannel, StreamHandler, Connection.
     /** Stops reading: the peer's further writes fail. */
     @Override
     public void close() {
-      boolean stop;
-      synchronized (lock) {
-        stop = !inputDone;
-        inputDone = true;
-        lock.notifyAll();
-      }
-      if (stop) {
-        stream.stopSending(Wire.NO_ERROR);
-      }
-      release();
+      closeInput();
     }
   }
 
