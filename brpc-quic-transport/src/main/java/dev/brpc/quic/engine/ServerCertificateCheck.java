@@ -136,6 +136,9 @@ public final class ServerCertificateCheck extends X509ExtendedTrustManager {
     return base.getAcceptedIssuers();
   }
 
+  /** The latest outcome, for a check used by one dial only (asked with a null key). */
+  private volatile Outcome last;
+
   private interface Check {
     void run() throws CertificateException;
   }
@@ -144,9 +147,11 @@ public final class ServerCertificateCheck extends X509ExtendedTrustManager {
       throws CertificateException {
     try {
       check.run();
-      outcomes.put(key == null ? this : key, new Outcome(chain, null));
+      last = new Outcome(chain, null);
+      outcomes.put(key == null ? this : key, last);
     } catch (CertificateException e) {
-      outcomes.put(key == null ? this : key, new Outcome(chain, e));
+      last = new Outcome(chain, e);
+      outcomes.put(key == null ? this : key, last);
       throw e;
     }
   }
@@ -161,7 +166,7 @@ public final class ServerCertificateCheck extends X509ExtendedTrustManager {
    * @return the refusal, or null if the check accepted the chain or did not run for {@code key}
    */
   public CertificateException refusal(Object key) {
-    Outcome o = outcomes.get(key == null ? this : key);
+    Outcome o = key == null ? last : outcomes.get(key);
     return o == null ? null : o.refused;
   }
 
@@ -177,7 +182,7 @@ public final class ServerCertificateCheck extends X509ExtendedTrustManager {
    * @return a sentence for the user, or null
    */
   public String explain(Object key, String host, boolean hostMismatch) {
-    Outcome o = outcomes.get(key == null ? this : key);
+    Outcome o = key == null ? last : outcomes.get(key);
     if (o == null || o.chain == null || o.chain.length == 0) {
       return null;
     }
