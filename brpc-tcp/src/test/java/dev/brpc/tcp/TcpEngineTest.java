@@ -138,6 +138,96 @@ class TcpEngineTest {
     }
   }
 
+  @Test
+  void aMalformedHello_getsProtocolViolation_andTheServerServesOthers() throws Exception {
+    listen();
+    int port = listener.localAddress().getPort();
+    ManagedChannel raw = rawChannel(port);
+    try {
+      RawCall connect = new RawCall(raw, Tunnel.CONNECT);
+      connect.call.sendMessage(new byte[] {Tunnel.HELLO, (byte) 0xff});
+      byte[] close = connect.frames.poll(30, TimeUnit.SECONDS);
+      assertEquals(Tunnel.CLOSE, close[0]);
+      assertEquals(1, close[1], "a transport close");
+      assertEquals(0xa, close[2], "PROTOCOL_VIOLATION");
+      assertEquals(Status.Code.OK, connect.closed.get(30, TimeUnit.SECONDS).getCode());
+      EngineConnection good = engine.dial(spec(port)).get(30, TimeUnit.SECONDS);
+      good.close(0, "");
+    } finally {
+      raw.shutdownNow();
+    }
+  }
+
+  @Test
+  void aStreamBeyondTheCredit_closesThatConnectionOnly() throws Exception {
+    LinkedBlockingQueue<EngineConnection> accepted = new LinkedBlockingQueue<>();
+    listen(accepted);
+    int port = listener.localAddress().getPort();
+    ManagedChannel raw = rawChannel(port);
+    try {
+      RawCall connect = new RawCall(raw, Tunnel.CONNECT);
+      connect.call.sendMessage(Tunnel.frame(Tunnel.HELLO,
+          "brpc/1".getBytes(StandardCharsets.US_ASCII), Tunnel.VERSION, 10, 10));
+      byte[] welcome = connect.frames.poll(30, TimeUnit.SECONDS);
+      assertEquals(Tunnel.WELCOME, welcome[0]);
+      byte[] token = java.util.Arrays.copyOfRange(welcome, welcome.length - Tunnel.TOKEN_SIZE,
+          welcome.length);
+      EngineConnection serverSide = accepted.poll(30, TimeUnit.SECONDS);
+      CompletableFuture<dev.brpc.quic.engine.CloseInfo> why = new CompletableFuture<>();
+      serverSide.start(new dev.brpc.quic.engine.ConnectionHandler() {
+        @Override
+        public void peerStreamOpened(dev.brpc.quic.engine.EngineStream stream) {}
+
+        @Override
+        public void closed(dev.brpc.quic.engine.CloseInfo info) {
+          why.complete(info);
+        }
+      });
+      RawCall stream = new RawCall(raw, Tunnel.STREAM);
+      stream.call.sendMessage(Tunnel.frame(Tunnel.ATTACH, token, 1000L << 2)); // credit: 100
+      dev.brpc.quic.engine.CloseInfo info = why.get(30, TimeUnit.SECONDS);
+      assertTrue(info.reason().contains("beyond the stream credit"), info.toString());
+      byte[] close = connect.frames.poll(30, TimeUnit.SECONDS);
+      assertEquals(Tunnel.CLOSE, close[0]);
+      assertEquals(0xa, close[2], "PROTOCOL_VIOLATION");
+      EngineConnection other = engine.dial(spec(port)).get(30, TimeUnit.SECONDS);
+      other.close(0, "");
+    } finally {
+      raw.shutdownNow();
+    }
+  }
+
+  private static ManagedChannel rawChannel(int port) throws Exception {
+    return NettyChannelBuilder.forAddress("127.0.0.1", port)
+        .sslContext(GrpcSslContexts.forClient().trustManager(CERT.certificate()).build())
+        .overrideAuthority("localhost:" + port)
+        .build();
+  }
+
+  /** A tunnel call driven by hand: what it receives, and how it ended. */
+  private static final class RawCall {
+    final ClientCall<byte[], byte[]> call;
+    final LinkedBlockingQueue<byte[]> frames = new LinkedBlockingQueue<>();
+    final CompletableFuture<Status> closed = new CompletableFuture<>();
+
+    RawCall(ManagedChannel channel, io.grpc.MethodDescriptor<byte[], byte[]> method) {
+      call = channel.newCall(method, CallOptions.DEFAULT);
+      call.start(new ClientCall.Listener<>() {
+        @Override
+        public void onMessage(byte[] f) {
+          frames.add(f);
+          call.request(1);
+        }
+
+        @Override
+        public void onClose(Status status, Metadata trailers) {
+          closed.complete(status);
+        }
+      }, new Metadata());
+      call.request(1);
+    }
+  }
+
   private void listen() throws Exception {
     listen(new LinkedBlockingQueue<>());
   }
