@@ -15,6 +15,7 @@ import io.grpc.Status;
 import io.grpc.internal.ClientStream;
 import io.grpc.internal.ConnectionClientTransport;
 import io.grpc.internal.DisconnectError;
+import io.grpc.internal.ClientStreamListener.RpcProgress;
 import io.grpc.internal.FailingClientStream;
 import io.grpc.internal.GrpcAttributes;
 import io.grpc.internal.InUseStateAggregator;
@@ -258,8 +259,12 @@ final class QuicClientTransport
       refusal = c.newStreamRefusal();
     }
     if (refusal != null || c == null) {
+      // MISCARRIED, as grpc's Netty and OkHttp transports say for a stream that never left a
+      // closing transport: the channel then picks again (a load balancer's picker may still
+      // hold this transport for a moment after it closed) instead of failing the call.
       return new FailingClientStream(refusal != null ? refusal
-          : Status.UNAVAILABLE.withDescription("transport not ready"), tracers);
+          : Status.UNAVAILABLE.withDescription("transport not ready"),
+          RpcProgress.MISCARRIED, tracers);
     }
     Attributes attrs = attributes;
     StatsTraceContext stats = StatsTraceContext.newClientContext(tracers, attrs, headers);
